@@ -1,0 +1,44 @@
+"""One settings object, read once from the environment and passed into factories."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable. Secrets have no defaults."""
+
+    root: Path = ROOT
+    content_dir: Path = ROOT / "content"
+    models_dir: Path = ROOT / "models"
+    data_dir: Path = ROOT / "var"
+    action_host: str = "127.0.0.1"
+    action_port: int = 5055
+    max_message_chars: int = 1000
+
+    @property
+    def training_inputs(self) -> list[Path]:
+        """Files whose change makes the trained model stale."""
+        files = [self.root / "config.yml"]
+        for folder in ("domain", "nlu"):
+            files.extend(sorted((self.root / folder).glob("*.yml")))
+        return files
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        root = Path(env.get("VEIVISER_ROOT", ROOT))
+        return cls(
+            root=root,
+            content_dir=Path(env.get("VEIVISER_CONTENT_DIR", root / "content")),
+            models_dir=Path(env.get("VEIVISER_MODELS_DIR", root / "models")),
+            data_dir=Path(env.get("VEIVISER_DATA_DIR", root / "var")),
+            action_host=env.get("VEIVISER_ACTION_HOST", "127.0.0.1"),
+            action_port=int(env.get("VEIVISER_ACTION_PORT", "5055")),
+            max_message_chars=int(env.get("VEIVISER_MAX_MESSAGE_CHARS", "1000")),
+        )
