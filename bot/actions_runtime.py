@@ -56,7 +56,7 @@ class ActionServer:
         env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", SANIC_HOST=self.settings.action_host, VEIVISER_CONTENT_DIR=str(self.settings.content_dir))
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
-             "--port", str(self.settings.action_port), "--logging-level", "WARNING"],
+             "--port", str(self.settings.action_port), "--quiet"],
             cwd=self.settings.root, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
