@@ -24,8 +24,10 @@ class ActionAnswer(VeiviserAction):
             return self.send(dispatcher, domain, kind="clarify", text=phrase(domain, "utter_clarify"),
                              suggestions=self.suggestions_for(["ask_planning", "ask_information_sharing", "ask_contact"]))
         lines = [self.answer_text(answer)]
+        if answer.contacts_from:
+            lines.append(phrase(domain, "utter_contact_intro"))
         for ref in answer.contacts_from:
-            lines.extend(self.contact_lines(domain, self.store.section(ref)))
+            lines.extend(self.contact_lines(domain, self.store.section(ref), intro=False))
         related = [self.store.section(ref) for ref in answer.see_also]
         return self.send(dispatcher, domain, kind="answer", text="\n".join(lines), sections=[section, *related])
 

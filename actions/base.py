@@ -68,17 +68,14 @@ class VeiviserAction(Action, ABC):
         paragraphs = [" ".join(p.split()) for p in answer.text.split("\n\n")]
         return "\n".join(p for p in paragraphs if p)
 
-    def contact_lines(self, domain: dict[str, Any], section: Section) -> list[str]:
-        lines: list[str] = []
+    def contact_lines(self, domain: dict[str, Any], section: Section, intro: bool = True) -> list[str]:
+        """The section's contacts exactly as the guideline prints them, one line per contact."""
+        lines: list[str] = [phrase(domain, "utter_contact_intro")] if intro and section.contacts else []
         for c in section.contacts:
-            name = c.organisation + (f" ({c.role.lower()})" if c.role else "")
-            lines.append(phrase(domain, "utter_contact_intro", organisation=name))
-            if c.phone:
-                lines.append(phrase(domain, "utter_contact_phone", phone=c.phone))
-            if c.email:
-                lines.append(phrase(domain, "utter_contact_email", email=c.email))
-            if c.web:
-                lines.append(phrase(domain, "utter_contact_web", web=c.web))
+            name = f"{c.organisation}, {c.role[0].lower()}{c.role[1:]}" if c.role else c.organisation
+            details = [phrase(domain, f"utter_contact_{kind}", **{kind: value})
+                       for kind, value in (("phone", c.phone), ("email", c.email), ("web", c.web)) if value]
+            lines.append(phrase(domain, "utter_contact_line", organisation=name, details=", ".join(details)))
         return lines
 
     def suggestions_for(self, intents: Iterable[str], limit: int = 3) -> list[dict[str, str]]:

@@ -33,10 +33,10 @@ class ContactMixin(VeiviserAction, ABC):
         planning = self.store.section("planlegging-og-kartlegging")
         answer = next(a for a in planning.answers if a.id == "samarbeidspartnere")
         guidance = self.store.section("veiledning")
+        rvts = guidance.contacts[0]
         text = "\n".join([
-            phrase(domain, "utter_contact_general"),
             self.answer_text(answer),
-            self.answer_text(guidance.answers[0]),
+            phrase(domain, "utter_contact_guidance", phone=rvts.phone, email=rvts.email),
             phrase(domain, "utter_contact_pick"),
         ])
         return self.send(dispatcher, domain, kind="answer", text=text, sections=[planning, guidance],

@@ -79,7 +79,7 @@ async def test_out_of_scope_says_so_and_points_to_rvts_guidance_line(assistant):
 
 
 async def test_unsure_asks_back_with_up_to_three_suggestions(assistant):
-    reply = await assistant.handle("plan")
+    reply = await assistant.handle("tiltak")
     assert reply.type == "clarify", (reply.intent, reply.confidence)
     assert 1 <= len(reply.suggestions) <= 3
     assert all(s["section"] and s["title"] for s in reply.suggestions)

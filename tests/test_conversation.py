@@ -52,7 +52,7 @@ async def test_show_the_whole_section(conversation):
 
 
 async def test_choosing_a_suggestion_answers_that_section(conversation):
-    unsure = await conversation("plan")
+    unsure = await conversation("tiltak")
     assert unsure.type == "clarify" and unsure.buttons
     chosen = unsure.buttons[0]
     reply = await conversation(chosen["payload"])
