@@ -85,39 +85,98 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
+    """A conversation in the terminal through the whole service: guard, assistant, store."""
+    import dataclasses
+    import getpass
+
     _quiet_logging()
     from bot.actions_runtime import ActionServer
 
+    # Whoever has a terminal on the server is its operator: the local user is let in (allow-list).
+    user = getpass.getuser()
+    settings = dataclasses.replace(settings, allowlist=settings.allowlist + (f"shell:{user}",))
     server = ActionServer(settings) if args.actions == "server" else None
     if server:
         server.start()
     try:
-        assistant = _load(settings, args.actions)
-        sender = uuid.uuid4().hex
-        print("Veiviser – spør om exit-arbeid. Skriv «hjelp» for tips, «avslutt» for å avslutte.")
+        from bot.service import Service
+
+        with _stdout_to_stderr():
+            service = Service.build(settings, actions=args.actions)
+        print("Veiviser – spør om exit-arbeid. «hjelp» gir tips, «/slett» sletter alt om deg, «avslutt» avslutter.")
         print("Ikke skriv navn, fødselsnummer eller andre opplysninger som kan identifisere noen.\n")
         buttons: list[dict[str, str]] = []
 
         async def loop() -> None:
             nonlocal buttons
-            while True:
-                try:
-                    text = input("Du: ")
-                except (EOFError, KeyboardInterrupt):
-                    print()
-                    return
-                if text.strip().lower() in ("avslutt", "exit", "quit", "/quit"):
-                    return
-                if text.strip().isdigit() and 0 < int(text.strip()) <= len(buttons):
-                    text = buttons[int(text.strip()) - 1]["payload"]
-                reply = await assistant.handle(text, sender_id=sender)
-                buttons = reply.buttons
-                print("\nVeiviser: " + render(reply) + "\n")
+            retention = asyncio.create_task(service.retention_task())
+            try:
+                while True:
+                    try:
+                        text = await asyncio.get_running_loop().run_in_executor(None, input, "Du: ")
+                    except (EOFError, KeyboardInterrupt):
+                        print()
+                        return
+                    if text.strip().lower() in ("avslutt", "exit", "quit", "/quit"):
+                        return
+                    if text.strip().isdigit() and 0 < int(text.strip()) <= len(buttons):
+                        text = buttons[int(text.strip()) - 1]["payload"]
+                    reply = await service.handle("shell", user, text)
+                    buttons = reply.buttons
+                    print("\nVeiviser: " + render(reply) + "\n")
+            finally:
+                retention.cancel()
 
         asyncio.run(loop())
     finally:
         if server:
             server.stop()
+    return 0
+
+
+def _store(settings: Settings):
+    from bot.store import Store
+
+    store = Store(settings.db_url)
+    store.upgrade()
+    return store
+
+
+def cmd_db(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings)
+    print(f"Databasen er oppdatert ({settings.db_url.split('@')[-1]}).")
+    return 0
+
+
+def cmd_invite(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    from bot.store.store import parse_duration
+
+    store = _store(settings)
+    code = store.create_invitation(args.role, parse_duration(args.expires), created_by=f"cli:{getpass.getuser()}")
+    print(code)
+    return 0
+
+
+def cmd_purge(args: argparse.Namespace, settings: Settings) -> int:
+    days = settings.retention_days if args.days is None else args.days
+    counts = _store(settings).purge(days, actor="cli")
+    print(f"Slettet eldre enn {days} dager: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+
+    channel, _, external_id = args.user.partition(":")
+    store = _store(settings)
+    user = store.find_user(channel, external_id) if external_id else None
+    if user is None:
+        print(f"Fant ingen bruker «{args.user}» (skriv kanal:id, f.eks. telegram:12345).", file=sys.stderr)
+        return 1
+    counts = store.forget(user, actor=f"cli:{getpass.getuser()}")
+    print("Slettet: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
@@ -151,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actions", choices=["server", "inprocess"], default="server",
                    help="kjør handlingene i action-serveren på 127.0.0.1 (standard) eller i prosessen")
     p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("db", help="databasen")
+    p.add_argument("action", choices=["upgrade"])
+    p.set_defaults(func=cmd_db)
+
+    p = sub.add_parser("invite", help="invitasjonskoder")
+    p.add_argument("action", choices=["create"])
+    p.add_argument("--role", choices=["practitioner", "admin"], default="practitioner")
+    p.add_argument("--expires", default="7d", help="gyldighet, f.eks. 7d, 12h")
+    p.set_defaults(func=cmd_invite)
+
+    p = sub.add_parser("purge", help="slett meldinger, tilbakemeldinger og samtalelogg eldre enn oppbevaringstiden")
+    p.add_argument("--days", type=int, default=None)
+    p.set_defaults(func=cmd_purge)
+
+    p = sub.add_parser("forget", help="slett alt om én bruker (kanal:id)")
+    p.add_argument("user")
+    p.set_defaults(func=cmd_forget)
 
     p = sub.add_parser("content", help="innholdet i content/")
     p.add_argument("action", choices=["validate"])

@@ -23,6 +23,7 @@ class Reply:
     buttons: list[dict[str, str]] = field(default_factory=list)
     intent: str | None = None
     confidence: float | None = None
+    message_id: int | None = None  # the stored (redacted) message, for feedback; not in the contract
 
     def as_json(self) -> dict[str, Any]:
         """The public JSONL contract (other tools read it: add fields only with care)."""

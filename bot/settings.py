@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -20,6 +20,15 @@ class Settings:
     action_host: str = "127.0.0.1"
     action_port: int = 5055
     max_message_chars: int = 1000
+    database_url: str = ""  # empty: SQLite file under data_dir
+    retention_days: int = 30
+    rate_limit_per_minute: int = 20
+    allowlist: tuple[str, ...] = ()  # "channel:external_id" entries let users in without an invitation
+
+    @property
+    def db_url(self) -> str:
+        """The store's database: VEIVISER_DATABASE_URL, else a SQLite file under VEIVISER_DATA_DIR."""
+        return self.database_url or f"sqlite:///{self.data_dir / 'veiviser.db'}"
 
     @property
     def training_inputs(self) -> list[Path]:
@@ -41,4 +50,8 @@ class Settings:
             action_host=env.get("VEIVISER_ACTION_HOST", "127.0.0.1"),
             action_port=int(env.get("VEIVISER_ACTION_PORT", "5055")),
             max_message_chars=int(env.get("VEIVISER_MAX_MESSAGE_CHARS", "1000")),
+            database_url=env.get("VEIVISER_DATABASE_URL", ""),
+            retention_days=int(env.get("VEIVISER_RETENTION_DAYS", "30")),
+            rate_limit_per_minute=int(env.get("VEIVISER_RATE_LIMIT_PER_MINUTE", "20")),
+            allowlist=tuple(x.strip() for x in env.get("VEIVISER_ALLOWLIST", "").split(",") if x.strip()),
         )

@@ -1,0 +1,126 @@
+"""The service every channel talks to: guard → assistant → store, plus registration, feedback,
+deletion and the daily retention task. Channels never touch the store or Rasa directly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import Any
+
+from bot.assistant import Assistant
+from bot.guard.guard import Guard, describe_kinds
+from bot.reply import Reply
+from bot.settings import Settings
+from bot.store.store import Store, UserInfo, tracker_store_for
+
+log = logging.getLogger(__name__)
+
+DELETE_COMMANDS = re.compile(r"^\s*(/slett|slett mine data|slett meg|slett alt om meg)\s*[.!]?\s*$", re.IGNORECASE)
+START_COMMAND = re.compile(r"^\s*/start(?:\s+(\S+))?\s*$")
+
+
+class Service:
+    def __init__(self, settings: Settings, assistant: Assistant, store: Store, guard: Guard | None = None):
+        self.settings = settings
+        self.assistant = assistant
+        self.store = store
+        self.guard = guard or Guard(settings, store)
+
+    @classmethod
+    def build(cls, settings: Settings, actions: str = "inprocess") -> "Service":
+        """Migrate the database, then load the model with Rasa's tracker in the same database."""
+        store = Store(settings.db_url)
+        store.upgrade()
+        assistant = Assistant.load(settings, actions=actions, tracker_store=tracker_store_for(settings.db_url, None))
+        return cls(settings, assistant, store)
+
+    def phrase(self, name: str, **values: Any) -> str:
+        return self.assistant.phrase(name, **values)
+
+    def _notice(self, question: str, *names: str) -> Reply:
+        text = "\n\n".join(self.phrase(n, days=self.settings.retention_days) if n == "utter_privacy_notice"
+                           else self.phrase(n) for n in names)
+        return Reply(question=question, type="clarify", text=text)
+
+    # -- messages ----------------------------------------------------------------------------
+    async def handle(self, channel: str, external_id: str, text: str) -> Reply:
+        """One incoming message from a channel user. The raw text is never stored or logged."""
+        start = START_COMMAND.match(text or "")
+        if start:
+            return self.start(channel, external_id, start.group(1) or "")
+        admission = self.guard.admit(channel, external_id, text or "")
+        if admission.verdict == "refused":
+            log.info("guard.refused channel=%s", channel)
+            return Reply(question="", type="fallback", text=self.phrase("utter_refusal"))
+        user = admission.user
+        assert user is not None
+        if admission.verdict == "too_long":
+            return Reply(question="", type="clarify", text=self.phrase(
+                "utter_too_long", length=len(text), limit=self.settings.max_message_chars))
+        if admission.verdict == "rate_limited":
+            seconds = max(1, int(admission.retry_after + 0.999))
+            return Reply(question="", type="clarify", text=self.phrase("utter_rate_limited", seconds=seconds))
+        if DELETE_COMMANDS.match(text):
+            return self.forget_me(user)
+
+        redacted = admission.redaction
+        assert redacted is not None
+        reply = await self.assistant.handle(redacted.text, sender_id=user.conversation_id)
+        reply.question = redacted.text
+        if admission.found:
+            reply.text = self.phrase("utter_pii_warning", kinds=describe_kinds(admission.found)) + "\n\n" + reply.text
+        if admission.new_user:
+            reply.text = self.phrase("utter_privacy_notice", days=self.settings.retention_days) + "\n\n" + reply.text
+        try:
+            reply.message_id = self.store.record_message(
+                user, text=redacted.text, intent=reply.intent, confidence=reply.confidence, answer_type=reply.type,
+                cited_sections=[c["section"] for c in reply.citations], redacted_kinds=admission.found,
+            )
+        except Exception:  # noqa: BLE001 - the answer matters more than the record
+            log.exception("store.record_message_failed")
+            reply.text += "\n\n" + self.phrase("utter_storage_unavailable")
+        log.info("message.answered type=%s intent=%s redacted=%s", reply.type, reply.intent,
+                 ",".join(sorted(admission.found)))
+        return reply
+
+    def start(self, channel: str, external_id: str, code: str) -> Reply:
+        """`/start <invitation code>`: register, then show the privacy notice."""
+        user, new = self.guard.identify(channel, external_id)
+        if user is not None:
+            notice = ("utter_registered", "utter_privacy_notice") if new else ("utter_privacy_notice",)
+            return self._notice("", *notice)
+        if not code:
+            return Reply(question="", type="fallback", text=self.phrase("utter_refusal"))
+        if self.store.redeem_invitation(code, channel, external_id) is None:
+            return Reply(question="", type="fallback", text=self.phrase("utter_invitation_invalid"))
+        log.info("user.registered channel=%s", channel)
+        return self._notice("", "utter_registered", "utter_privacy_notice")
+
+    def feedback(self, channel: str, external_id: str, message_id: int | None, value: int,
+                 comment: str | None = None) -> bool:
+        user = self.store.find_user(channel, external_id)
+        if user is None:
+            return False
+        from bot.guard.redact import redact
+
+        self.store.record_feedback(user, message_id=message_id, value=value,
+                                   comment=redact(comment).text if comment else None)
+        return True
+
+    def forget_me(self, user: UserInfo) -> Reply:
+        counts = self.store.forget(user, actor=f"{user.channel}:self")
+        return Reply(question="", type="clarify", text=self.phrase(
+            "utter_deleted", messages=counts.get("messages", 0), feedback=counts.get("feedback", 0)))
+
+    # -- retention ---------------------------------------------------------------------------
+    async def retention_task(self, interval_seconds: float = 24 * 3600) -> None:
+        """Purge on start and then daily, for as long as the service runs."""
+        while True:
+            try:
+                counts = await asyncio.get_running_loop().run_in_executor(
+                    None, lambda: self.store.purge(self.settings.retention_days, actor="retention-task"))
+                log.info("retention.purged %s", " ".join(f"{k}={v}" for k, v in counts.items()))
+            except Exception:  # noqa: BLE001
+                log.exception("retention.purge_failed")
+            await asyncio.sleep(interval_seconds)
