@@ -16,7 +16,7 @@ from bot.store.store import Store, UserInfo
 KIND_NAMES = {
     "fødselsnummer": "fødselsnummer", "d-nummer": "d-nummer", "personnummer": "fødselsnummer",
     "telefon": "telefonnummer", "e-post": "e-postadresse", "adresse": "adresse", "navn": "navn",
-    "saksnummer": "saksnummer",
+    "saksnummer": "saksnummer", "nummer": "langt nummer", "uavklart": "mulige personopplysninger",
 }
 
 
