@@ -54,6 +54,7 @@ def render(reply: Any) -> str:
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
     from bot.training import is_stale, train
 
+    _quiet_logging(logging.INFO)
     if args.if_stale and not is_stale(settings):
         print("Modellen er oppdatert; ingen trening nødvendig.")
         return 0

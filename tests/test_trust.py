@@ -27,8 +27,8 @@ RAW = {
     "name2": "Fatima Ahmed",
 }
 CONVERSATION = [
-    f"Hei, jeg jobber med {RAW['name']}, fnr {RAW['fnr']}, tlf {RAW['phone']}. Kan jeg dele dette med politiet?",
-    f"Han bor i {RAW['address']}, {RAW['postal']} og har e-post {RAW['email']}",
+    f"Jeg jobber med {RAW['name']}, fnr {RAW['fnr']}. Kan jeg dele opplysninger om ham med politiet uten samtykke?",
+    f"Han bor i {RAW['address']}, {RAW['postal']}, tlf {RAW['phone']} og har e-post {RAW['email']}",
     f"saksnr {RAW['case']} gjelder også søsteren {RAW['name2']}, ring {RAW['phone_intl']}",
     f"har {RAW['fnr_plain']} rett til individuell plan?",
     "hvor står det?",
