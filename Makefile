@@ -35,8 +35,8 @@ model: $(STAMP) ## Train the model if it is missing or older than config.yml, do
 train: $(STAMP) ## Train the model now
 	$(BIN)/veiviser train
 
-run: model ## Build, train if needed, and start Veiviser
-	$(BIN)/veiviser shell
+run: model ## Build, train if needed, and start Veiviser (Telegram when VEIVISER_TELEGRAM_TOKEN is set)
+	$(BIN)/veiviser run
 
 test: model ## Build, train if needed, and run the whole test suite
 	$(BIN)/python -m pytest -q
@@ -44,8 +44,9 @@ test: model ## Build, train if needed, and run the whole test suite
 eval: model ## Top-1 citation accuracy and out-of-scope handling on tests/eval
 	$(BIN)/python -m bot.evaluate
 
-bench: model ## Speed and memory figures (load, answer vs bare parse, training)
+bench: model ## Speed and memory figures (load, answer vs bare parse, training, redaction)
 	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench_redaction.py
 
 clean: ## Remove the virtualenv, models and run-time data
 	rm -rf $(VENV) models var reports

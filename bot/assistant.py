@@ -78,6 +78,21 @@ class Assistant:
         agent = Agent.load(str(path), action_endpoint=action_endpoint(settings, actions), tracker_store=tracker_store)
         return cls(agent, content, danger, settings, path)
 
+    def reload(self) -> Path:
+        """Load the newest model and content and swap them in; messages in flight finish on the old
+        agent (they hold a reference to it)."""
+        from rasa.core.agent import Agent
+
+        path = latest_model(self.settings.models_dir)
+        content = ContentStore.load(self.settings.content_dir)
+        agent = Agent.load(str(path), action_endpoint=self.agent.action_endpoint,
+                           tracker_store=self.agent.tracker_store, lock_store=self.agent.lock_store)
+        self.agent, self.content, self.model_path = agent, content, path
+        from actions.base import _load_store
+
+        _load_store.cache_clear()  # in-process actions read the new content too
+        return path
+
     # -- helpers ------------------------------------------------------------------------------
     def phrase(self, name: str, **values: Any) -> str:
         variants = self.agent.domain.responses.get(name) or [{"text": ""}]

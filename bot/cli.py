@@ -135,6 +135,22 @@ def cmd_shell(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    """The service: Telegram (when a token is set) and the HTTP server on one event loop."""
+    _quiet_logging()
+    from bot.runner import main as serve
+
+    return serve(settings)
+
+
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    """`make run`: the service when a channel is configured, else the terminal conversation."""
+    if settings.telegram_token:
+        return cmd_serve(args, settings)
+    args.actions = "server"
+    return cmd_shell(args, settings)
+
+
 def _store(settings: Settings):
     from bot.store import Store
 
@@ -211,6 +227,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actions", choices=["server", "inprocess"], default="server",
                    help="kjør handlingene i action-serveren på 127.0.0.1 (standard) eller i prosessen")
     p.set_defaults(func=cmd_shell)
+
+    p = sub.add_parser("serve", help="start tjenesten (Telegram når VEIVISER_TELEGRAM_TOKEN er satt)")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("run", help="som `make run`: tjenesten hvis en kanal er satt opp, ellers shell")
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("db", help="databasen")
     p.add_argument("action", choices=["upgrade"])

@@ -24,6 +24,7 @@ class Reply:
     intent: str | None = None
     confidence: float | None = None
     message_id: int | None = None  # the stored (redacted) message, for feedback; not in the contract
+    personal_data: dict[str, int] = field(default_factory=dict)  # what the guard masked (kinds, counts)
 
     def as_json(self) -> dict[str, Any]:
         """The public JSONL contract (other tools read it: add fields only with care)."""

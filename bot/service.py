@@ -68,6 +68,7 @@ class Service:
         assert redacted is not None
         reply = await self.assistant.handle(redacted.text, sender_id=user.conversation_id)
         reply.question = redacted.text
+        reply.personal_data = dict(admission.found)
         if admission.found:
             reply.text = self.phrase("utter_pii_warning", kinds=describe_kinds(admission.found)) + "\n\n" + reply.text
         if admission.new_user:
@@ -107,6 +108,19 @@ class Service:
         self.store.record_feedback(user, message_id=message_id, value=value,
                                    comment=redact(comment).text if comment else None)
         return True
+
+    def is_registered(self, channel: str, external_id: str) -> bool:
+        return self.guard.identify(channel, external_id)[0] is not None
+
+    def role(self, channel: str, external_id: str) -> str | None:
+        user = self.guard.identify(channel, external_id)[0]
+        return user.role if user else None
+
+    def forget(self, channel: str, external_id: str) -> Reply:
+        user = self.store.find_user(channel, external_id)
+        if user is None:
+            return Reply(question="", type="fallback", text=self.phrase("utter_refusal"))
+        return self.forget_me(user)
 
     def forget_me(self, user: UserInfo) -> Reply:
         counts = self.store.forget(user, actor=f"{user.channel}:self")

@@ -24,6 +24,12 @@ class Settings:
     retention_days: int = 30
     rate_limit_per_minute: int = 20
     allowlist: tuple[str, ...] = ()  # "channel:external_id" entries let users in without an invitation
+    host: str = "127.0.0.1"
+    port: int = 8080
+    telegram_token: str = ""  # secret: no default
+    telegram_base_url: str = ""  # another Bot API server (self-hosted or a test server)
+    telegram_webhook_url: str = ""  # set → webhook mode (several workers); unset → long polling
+    telegram_webhook_secret: str = ""
 
     @property
     def db_url(self) -> str:
@@ -54,4 +60,10 @@ class Settings:
             retention_days=int(env.get("VEIVISER_RETENTION_DAYS", "30")),
             rate_limit_per_minute=int(env.get("VEIVISER_RATE_LIMIT_PER_MINUTE", "20")),
             allowlist=tuple(x.strip() for x in env.get("VEIVISER_ALLOWLIST", "").split(",") if x.strip()),
+            host=env.get("VEIVISER_HOST", "127.0.0.1"),
+            port=int(env.get("VEIVISER_PORT", "8080")),
+            telegram_token=env.get("VEIVISER_TELEGRAM_TOKEN", ""),
+            telegram_base_url=env.get("VEIVISER_TELEGRAM_BASE_URL", ""),
+            telegram_webhook_url=env.get("VEIVISER_TELEGRAM_WEBHOOK_URL", ""),
+            telegram_webhook_secret=env.get("VEIVISER_TELEGRAM_WEBHOOK_SECRET", ""),
         )

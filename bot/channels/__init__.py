@@ -1,0 +1,1 @@
+"""Channels: each renders the same `Reply` and talks only to `bot.service.Service`."""

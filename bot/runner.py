@@ -1,0 +1,88 @@
+"""`veiviser serve`: one process, one event loop — the Rasa agent, the Telegram application and
+the HTTP server side by side; the rasa-sdk action server as a child process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import signal
+
+from aiohttp import web
+
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+
+
+def telegram_webhook_handler(application, secret: str):
+    """POST /telegram/webhook: accept an update only with the right secret (constant-time compare)."""
+    from telegram import Update
+
+    async def handle(request: web.Request) -> web.Response:
+        given = request.headers.get(SECRET_HEADER, "")
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return web.Response(status=403, text="forbidden")
+        try:
+            data = await request.json()
+        except ValueError:
+            return web.Response(status=400, text="bad request")
+        await application.update_queue.put(Update.de_json(data, application.bot))
+        return web.Response(text="ok")
+
+    return handle
+
+
+def build_web_app(settings: Settings, telegram_app=None) -> web.Application:
+    app = web.Application(client_max_size=1024 * 1024)
+
+    async def health(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    app.router.add_get("/health", health)
+    if telegram_app is not None and settings.telegram_webhook_secret:
+        app.router.add_post("/telegram/webhook", telegram_webhook_handler(telegram_app, settings.telegram_webhook_secret))
+    return app
+
+
+async def serve(settings: Settings) -> None:
+    from bot.actions_runtime import ActionServer
+    from bot.channels.telegram import build_application, start_channel, stop_channel
+    from bot.service import Service
+
+    actions = ActionServer(settings)
+    await asyncio.get_running_loop().run_in_executor(None, actions.start)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    try:
+        service = Service.build(settings, actions="server")
+        retention = asyncio.create_task(service.retention_task())
+        telegram = None
+        if settings.telegram_token:
+            telegram = build_application(settings, service, settings.telegram_token, settings.telegram_base_url)
+        web_app = build_web_app(settings, telegram)
+        runner = web.AppRunner(web_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, settings.host, settings.port).start()
+        log.warning("veiviser.listening http://%s:%s", settings.host, settings.port)
+        if telegram:
+            async with telegram:
+                await start_channel(telegram, settings.telegram_webhook_url, settings.telegram_webhook_secret)
+                log.warning("telegram.started mode=%s", "webhook" if settings.telegram_webhook_url else "polling")
+                await stop.wait()
+                await stop_channel(telegram)
+        else:
+            await stop.wait()
+        retention.cancel()
+        await runner.cleanup()
+        service.store.dispose()
+    finally:
+        actions.stop()
+
+
+def main(settings: Settings) -> int:
+    asyncio.run(serve(settings))
+    return 0
