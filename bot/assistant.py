@@ -78,15 +78,18 @@ class Assistant:
         agent = Agent.load(str(path), action_endpoint=action_endpoint(settings, actions), tracker_store=tracker_store)
         return cls(agent, content, danger, settings, path)
 
-    def reload(self) -> Path:
-        """Load the newest model and content and swap them in; messages in flight finish on the old
-        agent (they hold a reference to it)."""
+    async def reload(self) -> Path:
+        """Load the newest model and content (off the event loop) and swap them in; messages in
+        flight finish on the old agent (they hold a reference to it)."""
+        import asyncio
+
         from rasa.core.agent import Agent
 
         path = latest_model(self.settings.models_dir)
         content = ContentStore.load(self.settings.content_dir)
-        agent = Agent.load(str(path), action_endpoint=self.agent.action_endpoint,
-                           tracker_store=self.agent.tracker_store, lock_store=self.agent.lock_store)
+        agent = await asyncio.get_running_loop().run_in_executor(None, lambda: Agent.load(
+            str(path), action_endpoint=self.agent.action_endpoint, tracker_store=self.agent.tracker_store,
+            lock_store=self.agent.lock_store))
         self.agent, self.content, self.model_path = agent, content, path
         from actions.base import _load_store
 

@@ -280,7 +280,7 @@ async def admin_invite(update: Update, context: VeiviserContext) -> None:
 async def admin_reload(update: Update, context: VeiviserContext) -> None:
     """/reload (admin): load the newest model and content without a restart."""
     if await _admin(update, context):
-        path = context.service.assistant.reload()
+        path = await context.service.assistant.reload()
         context.service.store.audit(f"{CHANNEL}:{_user(update)}", "reload", subject=path.name)
         await send_reply(update, context, Reply(question="", type="clarify", text=context.texts("reloaded", model=path.name)))
 

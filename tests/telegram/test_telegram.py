@@ -43,10 +43,10 @@ def _register(service: Service, user_id: int, role: str = "practitioner") -> str
     return service.store.create_invitation(role, timedelta(days=1), created_by="test")
 
 
-async def _say(api: FakeBotApi, chat: int, text: str, expect: int = 1) -> list[dict]:
+async def _say(api: FakeBotApi, chat: int, text: str, expect: int = 1, timeout: float = 15) -> list[dict]:
     before = len(api.sent("sendMessage"))
     api.push_message(chat, text)
-    sent = await api.wait_for("sendMessage", count=before + expect)
+    sent = await api.wait_for("sendMessage", count=before + expect, timeout=timeout)
     return sent[before:]
 
 
@@ -186,3 +186,22 @@ async def test_an_exception_in_a_handler_gets_a_generic_reply_and_no_user_text_i
     logs = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "hemmelig spørsmål" not in logs
     assert not re.search(r"bot\d+:", logs), "the bot token must never be logged"
+
+
+async def test_admin_commands_only_for_admins(telegram, service):
+    admin, practitioner = 5008, 5009
+    await _say(telegram, admin, f"/start {service.store.create_invitation('admin', timedelta(days=1), created_by='t')}")
+    await _say(telegram, practitioner, f"/start {_register(service, practitioner)}")
+    [denied] = await _say(telegram, practitioner, "/stats")
+    assert "bare for administratorer" in denied["text"]
+    [stats] = await _say(telegram, admin, "/stats")
+    assert re.search(r"Brukere: \d+", stats["text"])
+    [invite] = await _say(telegram, admin, "/invitasjon")
+    code = invite["text"].strip().splitlines()[-1]
+    newcomer = 5010
+    [welcome] = await _say(telegram, newcomer, f"/start {code}")
+    assert "registrert" in welcome["text"]
+    [reloaded] = await _say(telegram, admin, "/reload", timeout=90)
+    assert "Lastet inn modellen" in reloaded["text"]
+    [answer] = await _say(telegram, newcomer, "hva gjør NAV i exit-arbeid?")
+    assert "Kilde: Veileder for exit-arbeid › Relevante tjenester i exit-samarbeid › NAV" in answer["text"]
