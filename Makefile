@@ -44,9 +44,10 @@ test: model ## Build, train if needed, and run the whole test suite
 eval: model ## Top-1 citation accuracy and out-of-scope handling on tests/eval
 	$(BIN)/python -m bot.evaluate
 
-bench: model ## Speed and memory figures (load, answer vs bare parse, training, redaction)
+bench: model ## Speed and memory figures (model, training, redaction, HTTP API under load)
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_redaction.py
+	$(BIN)/python scripts/bench_http.py
 
 clean: ## Remove the virtualenv, models and run-time data
 	rm -rf $(VENV) models var reports

@@ -144,11 +144,18 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    """`make run`: the service when a channel is configured, else the terminal conversation."""
-    if settings.telegram_token:
-        return cmd_serve(args, settings)
-    args.actions = "server"
-    return cmd_shell(args, settings)
+    """`make run`: the service (web widget; Telegram too when a token is set)."""
+    return cmd_serve(args, settings)
+
+
+def cmd_token(args: argparse.Namespace, settings: Settings) -> int:
+    """A portal token for the web API (the intranet portal would normally issue these)."""
+    from bot.store.store import parse_duration
+    from bot.tokens import create_token, load_or_create_secret
+
+    secret = load_or_create_secret(settings.web_secret, settings.data_dir)
+    print(create_token(secret, args.user, int(parse_duration(args.ttl).total_seconds())))
+    return 0
 
 
 def _store(settings: Settings):
@@ -233,6 +240,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="som `make run`: tjenesten hvis en kanal er satt opp, ellers shell")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("token", help="lag et token for web-API-et")
+    p.add_argument("action", choices=["create"])
+    p.add_argument("user")
+    p.add_argument("--ttl", default="8h")
+    p.set_defaults(func=cmd_token)
 
     p = sub.add_parser("db", help="databasen")
     p.add_argument("action", choices=["upgrade"])

@@ -25,6 +25,7 @@ class Reply:
     confidence: float | None = None
     message_id: int | None = None  # the stored (redacted) message, for feedback; not in the contract
     personal_data: dict[str, int] = field(default_factory=dict)  # what the guard masked (kinds, counts)
+    retry_after: float = 0.0  # > 0 when the per-user rate limit stopped the message
 
     def as_json(self) -> dict[str, Any]:
         """The public JSONL contract (other tools read it: add fields only with care)."""

@@ -35,16 +35,27 @@ def telegram_webhook_handler(application, secret: str):
     return handle
 
 
-def build_web_app(settings: Settings, telegram_app=None) -> web.Application:
-    app = web.Application(client_max_size=1024 * 1024)
+def build_web_app(settings: Settings, service=None, secret: bytes = b"", telegram_app=None) -> web.Application:
+    """The HTTP server: the web channel (API, widget, health) and Telegram's webhook."""
+    from bot.channels.web import add_routes, security_headers
 
-    async def health(_: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
-
-    app.router.add_get("/health", health)
+    app = web.Application(client_max_size=settings.max_body_bytes,
+                          middlewares=[security_headers(settings.frame_ancestors)])
+    if service is not None:
+        add_routes(app, settings, service, secret)
     if telegram_app is not None and settings.telegram_webhook_secret:
         app.router.add_post("/telegram/webhook", telegram_webhook_handler(telegram_app, settings.telegram_webhook_secret))
     return app
+
+
+def dev_link(settings: Settings, secret: bytes, service) -> str | None:
+    """With no configured secret (development), a ready link with a token for a dev user."""
+    from bot.tokens import create_token
+
+    if settings.web_secret:
+        return None
+    service.admit_authenticated("web", "dev")
+    return f"http://{settings.host}:{settings.port}/?token={create_token(secret, 'dev', 8 * 3600)}"
 
 
 async def serve(settings: Settings) -> None:
@@ -63,11 +74,17 @@ async def serve(settings: Settings) -> None:
         telegram = None
         if settings.telegram_token:
             telegram = build_application(settings, service, settings.telegram_token, settings.telegram_base_url)
-        web_app = build_web_app(settings, telegram)
+        from bot.tokens import load_or_create_secret
+
+        secret = load_or_create_secret(settings.web_secret, settings.data_dir)
+        web_app = build_web_app(settings, service, secret, telegram)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
-        log.warning("veiviser.listening http://%s:%s", settings.host, settings.port)
+        link = dev_link(settings, secret, service)
+        print(f"Veiviser kjører på http://{settings.host}:{settings.port}/", flush=True)
+        if link:
+            print(f"Åpne denne lenken for å prøve (utvikler-bruker, gyldig 8 timer):\n  {link}", flush=True)
         if telegram:
             async with telegram:
                 await start_channel(telegram, settings.telegram_webhook_url, settings.telegram_webhook_secret)

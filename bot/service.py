@@ -60,7 +60,8 @@ class Service:
                 "utter_too_long", length=len(text), limit=self.settings.max_message_chars))
         if admission.verdict == "rate_limited":
             seconds = max(1, int(admission.retry_after + 0.999))
-            return Reply(question="", type="clarify", text=self.phrase("utter_rate_limited", seconds=seconds))
+            return Reply(question="", type="clarify", text=self.phrase("utter_rate_limited", seconds=seconds),
+                         retry_after=seconds)
         if DELETE_COMMANDS.match(text):
             return self.forget_me(user)
 
@@ -108,6 +109,11 @@ class Service:
         self.store.record_feedback(user, message_id=message_id, value=value,
                                    comment=redact(comment).text if comment else None)
         return True
+
+    def admit_authenticated(self, channel: str, external_id: str) -> None:
+        """A user the intranet portal (or its proxy) has already authenticated: register on first use."""
+        if self.store.find_user(channel, external_id) is None:
+            self.store.register(channel, external_id, "practitioner", via="portal")
 
     def is_registered(self, channel: str, external_id: str) -> bool:
         return self.guard.identify(channel, external_id)[0] is not None

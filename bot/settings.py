@@ -30,6 +30,11 @@ class Settings:
     telegram_base_url: str = ""  # another Bot API server (self-hosted or a test server)
     telegram_webhook_url: str = ""  # set → webhook mode (several workers); unset → long polling
     telegram_webhook_secret: str = ""
+    web_secret: str = ""  # signs portal tokens; unset → a random one under data_dir (development)
+    trusted_proxies: tuple[str, ...] = ()  # addresses whose user header is believed
+    proxy_user_header: str = "X-Remote-User"
+    frame_ancestors: tuple[str, ...] = ("'self'",)  # origins allowed to embed the widget
+    max_body_bytes: int = 16 * 1024
 
     @property
     def db_url(self) -> str:
@@ -66,4 +71,8 @@ class Settings:
             telegram_base_url=env.get("VEIVISER_TELEGRAM_BASE_URL", ""),
             telegram_webhook_url=env.get("VEIVISER_TELEGRAM_WEBHOOK_URL", ""),
             telegram_webhook_secret=env.get("VEIVISER_TELEGRAM_WEBHOOK_SECRET", ""),
+            web_secret=env.get("VEIVISER_WEB_SECRET", ""),
+            trusted_proxies=tuple(x.strip() for x in env.get("VEIVISER_TRUSTED_PROXIES", "").split(",") if x.strip()),
+            proxy_user_header=env.get("VEIVISER_PROXY_USER_HEADER", "X-Remote-User"),
+            frame_ancestors=tuple(env.get("VEIVISER_FRAME_ANCESTORS", "'self'").split()),
         )

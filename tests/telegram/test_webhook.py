@@ -21,7 +21,7 @@ async def test_webhook_checks_the_secret_and_processes_updates(service):  # noqa
         app = build_application(settings, service, TOKEN, base_url=api.base_url[: -len("/bot")])
         async with app:
             await app.start()
-            client = TestClient(TestServer(build_web_app(settings, app)))
+            client = TestClient(TestServer(build_web_app(settings, service, b'secret', app)))
             await client.start_server()
             try:
                 update = {"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_000, "text": "hei",
