@@ -224,9 +224,14 @@ async def _browse_section(update: Update, context: VeiviserContext, section_id: 
         await update.callback_query.edit_message_text(html.escape(texts("browse_children", heading=section.heading)),
                                                       parse_mode=ParseMode.HTML, reply_markup=InlineKeyboardMarkup(rows))
         return
+    await send_reply(update, context, _section_reply(content, section))
+
+
+def _section_reply(content, section) -> Reply:
+    """A whole section with its citation, as browsing ends."""
     citation = content.citation(section)
     text = f"{section.heading}\n\n{content.full_text(section)}\n\n{citation.source_line}\n{citation.url}"
-    await send_reply(update, context, Reply(question="", type="answer", text=text, citations=[citation.as_json()]))
+    return Reply(question="", type="answer", text=text, citations=[citation.as_json()])
 
 
 async def browse_top(update: Update, context: VeiviserContext) -> None:
@@ -328,10 +333,7 @@ async def _whole_chapter(update: Update, context: VeiviserContext) -> None:
     content = context.service.assistant.content
     section_id = (update.callback_query.data or "")[2:]
     if section_id in content.sections:
-        section = content.section(section_id)
-        citation = content.citation(section)
-        text = f"{section.heading}\n\n{content.full_text(section)}\n\n{citation.source_line}\n{citation.url}"
-        await send_reply(update, context, Reply(question="", type="answer", text=text, citations=[citation.as_json()]))
+        await send_reply(update, context, _section_reply(content, content.section(section_id)))
 
 
 async def start_channel(app: Application, webhook_url: str = "", secret: str = "", poll_timeout: int = 10) -> None:

@@ -57,8 +57,8 @@ async def browser():
         await b.close()
 
 
-async def _open(browser, site, user: str, width: int = 1280):
-    page = await browser.new_page(viewport={"width": width, "height": 900})
+async def _open(browser, site, user: str, width: int = 1280, height: int = 900):
+    page = await browser.new_page(viewport={"width": width, "height": height})
     await page.goto(f"{site}/?token={create_token(SECRET, user, 3600)}")
     return page
 
@@ -183,12 +183,14 @@ async def test_personal_data_warning_before_sending(browser, site):
     assert await page.locator(".veiviser-msg-user").count() == 0
 
 
-async def test_usable_at_320_px(browser, site):
-    page = await _open(browser, site, "olga", width=320)
+@pytest.mark.parametrize("width, height", [(320, 640), (640, 360)])  # a phone; 1280×720 at 200 % zoom
+async def test_usable_on_a_phone_and_at_200_percent_zoom(browser, site, width, height):
+    page = await _open(browser, site, f"olga-{width}", width=width, height=height)
     await page.click("#veiviser-launcher")
     await page.click("#veiviser-accept")
     await _ask(page, "hva gjør NAV i exit-arbeid?")
-    width = await page.evaluate("document.documentElement.scrollWidth")
-    assert width <= 320
-    box = await page.locator("#veiviser-send").bounding_box()
-    assert box and box["x"] + box["width"] <= 320
+    assert await page.evaluate("document.documentElement.scrollWidth") <= width
+    for control in ("#veiviser-send", "#veiviser-input"):
+        box = await page.locator(control).bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= width and box["y"] + box["height"] <= height
+    await expect(page.locator(".veiviser-msg-bot").last).to_contain_text("Nav")
