@@ -4,6 +4,7 @@ deletes the conversation — also with the keyboard only, and at 320 px."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import socket
@@ -51,6 +52,10 @@ async def site(service):
 @pytest.fixture
 async def browser():
     assert Path(CHROMIUM).exists(), "Debian's chromium is required (.ci/run installs it)"
+    # Importing sanic (through Rasa) installs uvloop's event-loop policy, which cannot watch child
+    # processes for the standard loop the tests run on; Playwright starts its driver as one.
+    if type(asyncio.get_event_loop_policy()) is not asyncio.DefaultEventLoopPolicy:
+        asyncio.set_event_loop_policy(asyncio.DefaultEventLoopPolicy())
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
         yield b
