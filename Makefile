@@ -22,7 +22,7 @@ help: ## List the targets
 $(STAMP): requirements.lock pyproject.toml
 	@test -n "$(PYTHON)" || { echo "Python 3.10 not found: install it with pyenv, or set PYTHON=/path/to/python3.10"; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip<25" "setuptools<70" wheel
+	$(BIN)/python -m pip install --quiet --upgrade "pip<25" "setuptools==70.3.0" "wheel==0.45.1"
 	$(BIN)/python -m pip install --quiet -r requirements.lock
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $(STAMP)

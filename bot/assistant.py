@@ -70,8 +70,10 @@ class Assistant:
         """Load content and the model once. `actions` is "inprocess" or "server" (127.0.0.1)."""
         from rasa.core.agent import Agent
 
+        from bot import rasa_speedups
         from bot.actions_runtime import action_endpoint
 
+        rasa_speedups.apply()
         content = ContentStore.load(settings.content_dir)
         danger = DangerDetector.load(settings.content_dir)
         path = Path(model_path) if model_path else latest_model(settings.models_dir)
@@ -133,9 +135,11 @@ class Assistant:
             return self._local_reply(question, "utter_no_text")
 
         try:
-            messages = await self.agent.handle_message(UserMessage(cleaned, sender_id=sender_id)) or []
-            tracker = await self.agent.processor.get_tracker(sender_id)
-            parse = tracker.latest_message.parse_data if tracker.latest_message else {}
+            # Parse first and hand the result to the processor: it uses it as is, and we need not
+            # read the whole tracker back from the store afterwards to learn the intent.
+            parse = await self.agent.parse_message(cleaned)
+            messages = await self.agent.handle_message(
+                UserMessage(cleaned, sender_id=sender_id, parse_data=parse)) or []
         except Exception:  # noqa: BLE001 - a reply must come whatever fails inside Rasa
             log.exception("assistant.handle_failed")
             return Reply(question=question, type="fallback", text=self.phrase("utter_error"))

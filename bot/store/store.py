@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterable
 
-from sqlalchemy import create_engine, delete, func, inspect, select, text, update
+from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
@@ -59,6 +59,8 @@ class Store:
         if parsed.drivername.startswith("sqlite") and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(url, future=True, pool_pre_ping=True)
+        if parsed.drivername.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
         self.Session = sessionmaker(self.engine, future=True, expire_on_commit=False)
 
     # -- schema ------------------------------------------------------------------------------
@@ -210,6 +212,15 @@ class Store:
                 "messages": s.execute(select(func.count(Message.id))).scalar_one(),
                 "feedback": s.execute(select(func.count(Feedback.id))).scalar_one(),
             }
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    """WAL (kept in the file, so Rasa's tracker connections get it too) lets readers and the writer
+    work side by side; NORMAL sync is safe with WAL and avoids an fsync per commit."""
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
 
 
 def tracker_store_for(url: str, domain: Any) -> Any:
