@@ -78,6 +78,11 @@ class VeiviserAction(Action, ABC):
             lines.append(phrase(domain, "utter_contact_line", organisation=name, details=", ".join(details)))
         return lines
 
+    def previous_sections(self, tracker: Tracker) -> list[Section]:
+        """The sections the previous answer cited (still present in content/), first = its source."""
+        ids = tracker.get_slot("last_sections") or []
+        return [self.store.section(i) for i in ids if i in self.store.sections]
+
     def suggestions_for(self, intents: Iterable[str], limit: int = 3) -> list[dict[str, str]]:
         out: list[dict[str, str]] = []
         seen: set[str] = set()

@@ -36,10 +36,9 @@ class ActionSource(VeiviserAction):
         return "action_source"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]):
-        ids = [i for i in (tracker.get_slot("last_sections") or []) if i in self.store.sections]
-        if not ids:
+        sections = self.previous_sections(tracker)
+        if not sections:
             return self.send(dispatcher, domain, kind="clarify", text=phrase(domain, "utter_no_previous"))
-        sections = [self.store.section(i) for i in ids]
         return self.send(dispatcher, domain, kind="answer", text=phrase(domain, "utter_source_intro"),
                          sections=sections, answer_kind=tracker.get_slot("last_kind") or "section")
 
@@ -51,10 +50,10 @@ class ActionFullSection(VeiviserAction):
         return "action_full_section"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]):
-        ids = [i for i in (tracker.get_slot("last_sections") or []) if i in self.store.sections]
-        if not ids:
+        sections = self.previous_sections(tracker)
+        if not sections:
             return self.send(dispatcher, domain, kind="clarify", text=phrase(domain, "utter_no_previous"))
-        section = self.store.section(ids[0])
+        section = sections[0]
         text = phrase(domain, "utter_full_section_intro", heading=section.heading) + "\n\n" + self.store.full_text(section)
         if section.links:
             text += "\n\n" + "\n".join(f"• {link.title}: {link.url}" for link in section.links)
