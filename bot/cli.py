@@ -204,6 +204,19 @@ def cmd_forget(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
+    """What went wrong, grouped; with --annotate, turn it into training examples under nlu/."""
+    import getpass
+
+    from bot.maintain import review
+
+    store = _store(settings)
+    options = {"days": args.days, "limit": args.limit, "min_confidence": args.min_confidence}
+    if args.annotate:
+        return review.annotate(store, settings, actor=f"cli:{getpass.getuser()}", **options)
+    return review.show(store, settings, **options)
+
+
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
     from bot.content import ContentError, ContentStore
 
@@ -264,6 +277,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forget", help="slett alt om én bruker (kanal:id)")
     p.add_argument("user")
     p.set_defaults(func=cmd_forget)
+
+    p = sub.add_parser("review", help="spørsmål som gikk galt, gruppert; --annotate gjør dem til treningseksempler")
+    p.add_argument("--annotate", action="store_true", help="velg intent for hver gruppe og skriv eksemplene i nlu/")
+    p.add_argument("--days", type=int, default=None, help="bare meldinger fra de siste N dagene")
+    p.add_argument("--limit", type=int, default=20, help="høyst N grupper (standard 20)")
+    p.add_argument("--min-confidence", type=float, default=0.6,
+                   help="ta med svar med lavere sikkerhet enn dette (standard 0,6)")
+    p.set_defaults(func=cmd_review)
 
     p = sub.add_parser("content", help="innholdet i content/")
     p.add_argument("action", choices=["validate"])

@@ -49,6 +49,7 @@ class Message(Base):
     answer_type = Column(String(16), nullable=True)
     cited_sections = Column(Text, nullable=False, default="")  # headings, "|"-separated
     redacted_kinds = Column(String(200), nullable=False, default="")  # what the guard masked (kinds only)
+    reviewed_at = Column(DateTime, nullable=True)  # set by `veiviser review --annotate`
 
 
 class Feedback(Base):

@@ -1,0 +1,1 @@
+"""Maintenance commands a maintainer runs without a developer: review, retrain, evaluate, promote."""
