@@ -9,9 +9,10 @@ even from rows stored before the guard learnt a new pattern.
 
 Grouping is simple and explainable. A question's words are lower-cased, æøå folded and punctuation
 dropped; two words match when they are equal or one begins the other and both have at least four
-letters ("taushetsplikt" ~ "taushetsplikten"). The most frequent wordings are placed first; each
-joins the first group whose leading wording shares at least `SIMILARITY` of their words (matched
-words / all words of the two), otherwise it starts a new group.
+letters ("taushetsplikt" ~ "taushetsplikten"). The most frequent wordings are placed first (the
+first asked first, when equally frequent); each joins the first group whose leading wording shares
+at least `SIMILARITY` of their words (matched words / all words of the two), otherwise it starts a
+new group.
 
 Annotating edits the NLU files line by line: the example goes at the end of the intent's own
 `examples: |` block, with the block's indentation; everything else in the file is left as it was.
@@ -185,7 +186,7 @@ def group(problems: Iterable[Problem], threshold: float = SIMILARITY) -> list[Gr
     for p in problems:
         by_key.setdefault(key(p.text), []).append(p)
     groups: list[Group] = []
-    for k, members in sorted(by_key.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+    for k, members in sorted(by_key.items(), key=lambda kv: (-len(kv[1]), kv[1][0].id)):
         found = frozenset(k.split())
         target = next((g for g in groups if similarity(found, g.leading) >= threshold), None)
         if target is None:
@@ -216,7 +217,8 @@ def intent_labels(content_dir: Path, intents: Iterable[str]) -> dict[str, str]:
 
 
 def evaluation_keys(path: Path) -> set[str]:
-    """The evaluation questions (tests/eval/questions.yml), which must never become training data."""
+    """The evaluation questions (tests/eval/questions.yml), which must never become training data
+    (a deployment without tests/ has none to refuse)."""
     if not path.is_file():
         return set()
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -242,6 +244,15 @@ def _examples(block: str) -> list[str]:
     return [line.strip()[2:].strip() for line in block.splitlines() if line.strip().startswith("- ")]
 
 
+def _examples_by_intent(source: str) -> dict[str, list[str]]:
+    """Every intent's examples in an NLU file, sorted (an intent may have more than one block)."""
+    found: dict[str, list[str]] = {}
+    for item in (yaml.safe_load(source) or {}).get("nlu") or []:
+        if isinstance(item, dict) and "intent" in item:
+            found.setdefault(item["intent"], []).extend(_examples(str(item.get("examples") or "")))
+    return {intent: sorted(items) for intent, items in found.items()}
+
+
 class NluData:
     """The intents and examples under `nlu/`, and the file each intent's examples live in."""
 
@@ -250,12 +261,10 @@ class NluData:
         self.files: dict[str, Path] = {}
         self.owner: dict[str, str] = {}  # example key → intent
         for path in sorted(self.directory.glob("*.yml")):
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-            for item in data.get("nlu") or []:
-                if isinstance(item, dict) and "intent" in item:
-                    self.files.setdefault(item["intent"], path)
-                    for example in _examples(str(item.get("examples") or "")):
-                        self.owner.setdefault(key(example), item["intent"])
+            for intent, examples in _examples_by_intent(path.read_text(encoding="utf-8")).items():
+                self.files.setdefault(intent, path)
+                for example in examples:
+                    self.owner.setdefault(key(example), intent)
 
     @property
     def intents(self) -> list[str]:
@@ -287,10 +296,9 @@ class NluData:
         with open(path, encoding="utf-8", newline="") as f:
             source = f.read()
         edited = insert_examples(source, intent, texts)
-        data = yaml.safe_load(edited) or {}
-        got = [e for item in data.get("nlu") or [] if isinstance(item, dict) and item.get("intent") == intent
-               for e in _examples(str(item.get("examples") or ""))]
-        if not set(texts) <= set(got):
+        expected = _examples_by_intent(source)
+        expected[intent] = sorted(expected.get(intent, []) + texts)
+        if _examples_by_intent(edited) != expected:  # the edit must add exactly these, and nothing else
             raise NluEditError(f"{path.name}: eksemplene havnet ikke under {intent}; ingenting er skrevet")
         _write_atomically(path, edited)
         for text in texts:
@@ -535,7 +543,7 @@ class Annotator:
         t.groups += 1
         t.messages += group_.count
         t.examples += len(new)
-        t.out_of_scope += intent == OUT_OF_SCOPE
+        t.out_of_scope += int(intent == OUT_OF_SCOPE)
         t.refused += sum(v.status in (EVALUATION, UNUSABLE) for v in verdicts)
         if new:
             t.written.setdefault(path, Counter())[intent] += len(new)
@@ -569,8 +577,8 @@ def annotate(store: Store, settings: Settings, *, actor: str, days: int | None =
     evaluation = evaluation_keys(evaluation_file or settings.root / EVALUATION_FILE)
     annotator = Annotator(store, nlu, intent_labels(settings.content_dir, nlu.intents), evaluation,
                           inp or sys.stdin, out)
-    print(f"{_count(len(groups), 'gruppe', 'grupper')} å gå gjennom, de vanligste først. For hver: velg intenten spørsmålet "
-          "burde fått (tall eller navn), u = utenfor veilederen, h = hopp over, a = avslutt.", file=out)
+    print(f"{_count(len(groups), 'gruppe', 'grupper')} å gå gjennom, de vanligste først. For hver: velg intenten "
+          "spørsmålet burde fått (tall eller navn), u = utenfor veilederen, h = hopp over, a = avslutt.", file=out)
     try:
         annotator.run(groups)
     finally:
