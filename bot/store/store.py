@@ -14,6 +14,7 @@ from typing import Any, Iterable
 from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
+from sqlalchemy.pool import QueuePool
 
 from bot.store.models import AuditEntry, Feedback, Invitation, Message, User
 
@@ -58,9 +59,13 @@ class Store:
         parsed = make_url(url)
         if parsed.drivername.startswith("sqlite") and parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, future=True, pool_pre_ping=True)
         if parsed.drivername.startswith("sqlite"):
+            # A pooled connection (SQLAlchemy 1.4 opens a new one per session for SQLite files).
+            self.engine = create_engine(url, future=True, poolclass=QueuePool,
+                                        connect_args={"check_same_thread": False})
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, future=True, pool_pre_ping=True)
         self.Session = sessionmaker(self.engine, future=True, expire_on_commit=False)
 
     # -- schema ------------------------------------------------------------------------------
@@ -224,11 +229,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def tracker_store_for(url: str, domain: Any) -> Any:
-    """Rasa's SQL tracker store in the same database as ours."""
-    from rasa.core.tracker_store import SQLTrackerStore
+    """Rasa's conversation state in the same database as ours (see `bot.store.tracker`)."""
+    from bot.store.tracker import ConversationStore
 
-    parsed = make_url(url)
-    if parsed.drivername.startswith("sqlite"):
-        return SQLTrackerStore(domain, dialect="sqlite", db=parsed.database)
-    return SQLTrackerStore(domain, dialect=parsed.drivername, host=parsed.host, port=parsed.port,
-                           db=parsed.database, username=parsed.username, password=parsed.password)
+    return ConversationStore(url, domain)
