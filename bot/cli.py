@@ -218,15 +218,13 @@ def cmd_review(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_content(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.content import ContentError, ContentStore
+    if args.action == "diff":
+        from bot.maintain import content_diff
 
-    try:
-        store = ContentStore.load(settings.content_dir)
-    except ContentError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    print(f"content/ er gyldig: {len(store.sections)} avsnitt, {len(store.intents)} intenter.")
-    return 0
+        return content_diff.run(args.old, args.new, settings)
+    from bot.maintain import validate
+
+    return validate.run(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -286,9 +284,31 @@ def build_parser() -> argparse.ArgumentParser:
                    help="ta med svar med lavere sikkerhet enn dette (standard 0,6)")
     p.set_defaults(func=cmd_review)
 
-    p = sub.add_parser("content", help="innholdet i content/")
-    p.add_argument("action", choices=["validate"])
-    p.set_defaults(func=cmd_content)
+    p = sub.add_parser("content", help="innholdet i content/: kontroller det, eller se hva som er endret")
+    content = p.add_subparsers(dest="action", required=True)
+    c = content.add_parser(
+        "validate", help="kontroller content/, nlu/, domain/, config.yml og evalueringssettet sammen",
+        description="Kontrollerer content/, nlu/, domain/, config.yml, actions/ og tests/eval/questions.yml "
+                    "sammen. Hver feil vises som «fil:linje: hva er galt — hvordan rette det». "
+                    "Avslutningskode 0 når alt stemmer, 1 ved feil.")
+    c.set_defaults(func=cmd_content)
+    c = content.add_parser(
+        "diff", help="hvilke avsnitt som er endret mellom to utgaver av veilederen",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Viser hvilke avsnitt som er nye, fjernet eller endret (hvilke felt, og tekstendringene) "
+                    "mellom to utgaver av innholdet.",
+        epilog="OLD og NEW er hver en innholdsmappe (med document.yml og sections/) eller en git-revisjon:\n"
+               "  REV:sti   mappen «sti» (fra toppen av git-depotet) slik den var i REV\n"
+               "  REV       innholdsmappen slik den var i REV\n"
+               "NEW er innholdsmappen i bruk når den utelates.\n\n"
+               "Eksempler:\n"
+               "  veiviser content diff HEAD                 det som er endret i content/ siden siste commit\n"
+               "  veiviser content diff HEAD~1 HEAD          det siste commit endret\n"
+               "  veiviser content diff gammel/content content\n\n"
+               "Avslutningskode som diff(1): 0 ingen endring, 1 endret, 2 kunne ikke lese OLD eller NEW.")
+    c.add_argument("old", metavar="OLD", help="den gamle utgaven: mappe, REV eller REV:sti")
+    c.add_argument("new", metavar="NEW", nargs="?", help="den nye utgaven (standard: innholdsmappen i bruk)")
+    c.set_defaults(func=cmd_content)
     return parser
 
 

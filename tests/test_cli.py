@@ -33,7 +33,7 @@ def test_ask_jsonl_writes_one_contract_object_per_question():
         if obj["type"] == "answer":
             assert obj["citations"], obj
         for c in obj["citations"]:
-            assert set(c) == {"section", "path", "url"} and c["path"][-1] == c["section"]
+            assert set(c) == {"section", "path", "url", "edition"} and c["path"][-1] == c["section"]
         for s in obj["suggestions"]:
             assert set(s) == {"section", "title"}
     first = objects[0]

@@ -81,14 +81,18 @@ def test_answers_never_contain_a_number_the_guideline_does_not_print(store, sour
                 assert number.strip() in flat, f"{section.id}/{answer.id}: {number}"
 
 
-def test_citation_has_the_path_from_the_top_and_the_document_link(store):
+def test_citation_has_the_path_from_the_top_the_edition_and_the_document_link(store):
+    edition = store.document.edition
     c = store.citation(store.by_heading("Informasjonsutveksling"))
     assert c.section == "Informasjonsutveksling"
     assert c.path == ("Gjennomføring", "Informasjonsutveksling")
-    assert c.source_line == "Kilde: Veileder for exit-arbeid › Gjennomføring › Informasjonsutveksling"
+    assert c.source_line == (
+        f"Kilde: Veileder for exit-arbeid › Gjennomføring › Informasjonsutveksling (utgave: {edition})")
     assert c.url.startswith("https://")
+    assert c.as_json() == {"section": "Informasjonsutveksling", "path": ["Gjennomføring", "Informasjonsutveksling"],
+                           "url": c.url, "edition": edition}
     top = store.citation(store.by_heading("Hva er exit-arbeid?"))
-    assert top.source_line == "Kilde: Veileder for exit-arbeid › Hva er exit-arbeid?"
+    assert top.source_line == f"Kilde: Veileder for exit-arbeid › Hva er exit-arbeid? (utgave: {edition})"
 
 
 def test_best_answer_follows_the_question(store):

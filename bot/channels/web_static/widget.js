@@ -358,9 +358,10 @@
     if (type === 'answer' && !hasSource && citations && citations.length && citations[0]) {
       var c = citations[0];
       var path = Array.isArray(c.path) && c.path.length ? c.path : (c.section ? [c.section] : []);
+      var edition = c.edition ? ' (utgave: ' + c.edition + ')' : '';
       var block = el('div', { className: 'veiviser-source' }, [
         el('p', { className: 'veiviser-source-line',
-          text: 'Kilde: ' + ['Veileder for exit-arbeid'].concat(path).join(' › ') })
+          text: 'Kilde: ' + ['Veileder for exit-arbeid'].concat(path).join(' › ') + edition })
       ]);
       if (c.url && safeHttpUrl(c.url)) {
         block.appendChild(el('p', { className: 'veiviser-source-link' }, [link(c.url)]));
