@@ -30,7 +30,7 @@ $(STAMP): requirements.lock pyproject.toml
 venv: $(STAMP) ## Build .venv with Python 3.10 and the pinned dependencies
 
 model: $(STAMP) ## Train the model if it is missing or older than config.yml, domain/ or nlu/
-	$(BIN)/veiviser train --if-stale
+	$(BIN)/veiviser train --if-stale --promote
 
 train: $(STAMP) ## Train the model now
 	$(BIN)/veiviser train

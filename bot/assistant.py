@@ -76,26 +76,44 @@ class Assistant:
         rasa_speedups.apply()
         content = ContentStore.load(settings.content_dir)
         danger = DangerDetector.load(settings.content_dir)
-        path = Path(model_path) if model_path else latest_model(settings.models_dir)
+        from bot.registry import ModelRegistry
+        from bot.training import model_in_service
+
+        if model_path:
+            path = Path(model_path)
+            ModelRegistry(path.parent).verify(path)
+        else:
+            path = model_in_service(settings)
         agent = Agent.load(str(path), action_endpoint=action_endpoint(settings, actions), tracker_store=tracker_store)
         return cls(agent, content, danger, settings, path)
 
     async def reload(self) -> Path:
-        """Load the newest model and content (off the event loop) and swap them in; messages in
-        flight finish on the old agent (they hold a reference to it)."""
+        """Load the model in service and the content (off the event loop) and swap them in.
+
+        The archive is checked against its recorded SHA-256 first; on any failure the running
+        model stays and the error is raised. Messages in flight finish on the agent they started
+        with (`handle` holds its own reference), so none is lost or fails."""
         import asyncio
 
         from rasa.core.agent import Agent
 
-        path = latest_model(self.settings.models_dir)
+        from bot.training import model_in_service
+
+        loop = asyncio.get_running_loop()
+        path = await loop.run_in_executor(None, model_in_service, self.settings)
+        if path == self.model_path:
+            return path
         content = ContentStore.load(self.settings.content_dir)
-        agent = await asyncio.get_running_loop().run_in_executor(None, lambda: Agent.load(
-            str(path), action_endpoint=self.agent.action_endpoint, tracker_store=self.agent.tracker_store,
+        danger = DangerDetector.load(self.settings.content_dir)
+        tracker_store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)  # unwrap FailSafe
+        agent = await loop.run_in_executor(None, lambda: Agent.load(
+            str(path), action_endpoint=self.agent.action_endpoint, tracker_store=tracker_store,
             lock_store=self.agent.lock_store))
-        self.agent, self.content, self.model_path = agent, content, path
+        self.agent, self.content, self.danger, self.model_path = agent, content, danger, path
         from actions.base import _load_store
 
         _load_store.cache_clear()  # in-process actions read the new content too
+        log.warning("model.loaded %s", path.name)
         return path
 
     # -- helpers ------------------------------------------------------------------------------
@@ -134,11 +152,12 @@ class Assistant:
         if not has_words(cleaned):
             return self._local_reply(question, "utter_no_text")
 
+        agent = self.agent  # a model promoted meanwhile takes over from the next message
         try:
             # Parse first and hand the result to the processor: it uses it as is, and we need not
             # read the whole tracker back from the store afterwards to learn the intent.
-            parse = await self.agent.parse_message(cleaned)
-            messages = await self.agent.handle_message(
+            parse = await agent.parse_message(cleaned)
+            messages = await agent.handle_message(
                 UserMessage(cleaned, sender_id=sender_id, parse_data=parse)) or []
         except Exception:  # noqa: BLE001 - a reply must come whatever fails inside Rasa
             log.exception("assistant.handle_failed")

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
@@ -52,14 +53,149 @@ def render(reply: Any) -> str:
 
 # -- commands ----------------------------------------------------------------------------------
 def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.registry import ModelRegistry
     from bot.training import is_stale, train
 
     _quiet_logging(logging.INFO)
+    registry = ModelRegistry(settings.models_dir)
     if args.if_stale and not is_stale(settings):
         print("Modellen er oppdatert; ingen trening nødvendig.")
+        if registry.current() is None:
+            registry.adopt_untracked()
         return 0
+    before = registry.current()
     model = train(settings, force=args.force)
-    print(f"Ny modell: {model}")
+    print(f"Ny modell: {model.name}")
+    current = registry.current()
+    if current is not None and current.name == model.name:
+        print("Den er satt i drift (første modell, eller uendret).")
+        return 0
+    if args.promote:
+        # `make run`/`make test`: put the new model in service through the same gate a maintainer uses.
+        rc = cmd_promote(argparse.Namespace(model=str(model), force=False, margin=None, section_margin=None), settings)
+        if rc != 0:
+            print(f"Modellen i drift er fortsatt {before.name if before else '–'}.")
+        return 0
+    print("Neste steg: `veiviser evaluate` (rapport), deretter `veiviser promote` (setter den i drift).")
+    return 0
+
+
+def _print_comparison(new, old) -> None:
+    from bot.maintain.evaluation import intent_changes
+
+    def pct(x: float) -> str:
+        return f"{100 * x:.1f} %"
+
+    print(f"Riktig kilde (topp-1): {pct(new.accuracy)} ({new.correct}/{new.in_scope})"
+          + (f"   i drift: {pct(old.accuracy)} ({old.correct}/{old.in_scope})" if old else ""))
+    print(f"Utenfor veilederen, men besvart: {new.out_of_scope_answered}/{new.out_of_scope}"
+          + (f"   i drift: {old.out_of_scope_answered}/{old.out_of_scope}" if old else ""))
+    if old:
+        changed = [r for r in intent_changes(new, old) if r[1] is not None and r[2] is not None and abs(r[2] - r[1]) >= 0.005]
+        if changed:
+            print("Endret F1 per intensjon (størst fall først):")
+            for name, before, after, support in changed[:12]:
+                print(f"  {name:<40} {before:.2f} → {after:.2f}  ({support} spørsmål)")
+
+
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    """A trained model against the evaluation set, compared with the one in service."""
+    from bot.maintain.evaluation import evaluate_archive, report_for, write_report
+    from bot.registry import ModelIntegrityError, ModelRegistry
+
+    _quiet_logging()
+    registry = ModelRegistry(settings.models_dir)
+    model = Path(args.model) if args.model else registry.newest()
+    if model is None:
+        print("Ingen trent modell. Kjør `veiviser train` først.", file=sys.stderr)
+        return 1
+    if not model.exists():
+        model = Path(settings.models_dir) / args.model
+    current = registry.current()
+
+    async def run():
+        with _stdout_to_stderr():
+            new = await evaluate_archive(settings, model)
+            old = None
+            if current is not None and current.name != model.name and not args.no_compare:
+                old = await report_for(settings, current)
+        return new, old
+
+    try:
+        new, old = asyncio.run(run())
+    except (ModelIntegrityError, FileNotFoundError) as exc:
+        print(f"Kan ikke evaluere: {exc}", file=sys.stderr)
+        return 1
+    page = write_report(settings, new, old)
+    print(f"Modell: {new.model}" + (f"  (sammenlignet med {old.model}, som er i drift)" if old else ""))
+    _print_comparison(new, old)
+    print(f"Rapport: {page}  (og report.md, bilder i samme mappe)")
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.maintain.models import DEFAULT_MARGIN, DEFAULT_SECTION_MARGIN, promote
+    from bot.registry import ModelIntegrityError, RegistryError
+
+    _quiet_logging()
+    margin = DEFAULT_MARGIN if args.margin is None else args.margin
+    section_margin = DEFAULT_SECTION_MARGIN if args.section_margin is None else args.section_margin
+
+    async def run():
+        with _stdout_to_stderr():
+            return await promote(settings, Path(args.model) if args.model else None, force=args.force,
+                                 margin=margin, section_margin=section_margin)
+
+    try:
+        result = asyncio.run(run())
+    except (RegistryError, ModelIntegrityError, FileNotFoundError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Kandidat: {result.candidate.name}" + (f"   i drift: {result.old.model}" if result.old else ""))
+    _print_comparison(result.new, result.old)
+    for reason in result.verdict.reasons:
+        print(f"  ✗ {reason}")
+    print(f"Rapport: {result.page}")
+    if not result.promoted:
+        print("AVVIST: modellen er dårligere enn den i drift og er ikke satt i drift. Rett treningsdataene og tren "
+              "på nytt, eller bruk --force (blir loggført) hvis du er sikker.", file=sys.stderr)
+        return 1
+    forced = " (tvunget med --force; loggført)" if not result.verdict.ok else ""
+    print(f"SATT I DRIFT: {result.candidate.name}{forced}. Tjenesten laster den selv innen noen sekunder.")
+    return 0
+
+
+def cmd_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.maintain.models import rollback
+    from bot.registry import ModelIntegrityError, RegistryError
+
+    try:
+        current, previous = rollback(settings)
+    except (RegistryError, ModelIntegrityError) as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"Tilbake til {previous.name} (i stedet for {current.name}). Tjenesten laster den selv innen noen sekunder.")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.maintain.evaluation import cached_report
+    from bot.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.models_dir)
+    data, current = registry.read(), registry.current()
+    trained = registry.trained()
+    if not trained:
+        print("Ingen trente modeller. Kjør `veiviser train`.")
+        return 0
+    for model in trained:
+        report = cached_report(settings, model)
+        mark = "I DRIFT " if current and model.name == current.name else "        "
+        figure = f"riktig kilde {report.accuracy:.1%}" if report else "ikke evaluert"
+        print(f"{mark}{model.name}  trent {data['models'][model.name]['trained_at']}  {figure}")
+    for entry in data["history"][-5:]:
+        extra = " (tvunget)" if entry.get("forced") else ""
+        print(f"  {entry['at']}  {entry['action']}{extra}: {entry['model']}  av {entry['by']}")
     return 0
 
 
@@ -234,7 +370,27 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="tren modellen (Rasa viser framdriften)")
     p.add_argument("--if-stale", action="store_true", help="bare hvis modellen mangler eller er eldre enn treningsdataene")
     p.add_argument("--force", action="store_true", help="tren på nytt selv om ingenting er endret")
+    p.add_argument("--promote", action="store_true",
+                   help="sett den nye modellen i drift hvis den ikke er dårligere (som `veiviser promote`)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="mål en trent modell på evalueringssettet; rapport i reports/")
+    p.add_argument("model", nargs="?", help="modellarkivet (standard: den nyeste trente)")
+    p.add_argument("--no-compare", action="store_true", help="ikke sammenlign med modellen i drift")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("promote", help="sett en trent modell i drift hvis den ikke er dårligere enn den i drift")
+    p.add_argument("model", nargs="?", help="modellarkivet (standard: den nyeste trente)")
+    p.add_argument("--force", action="store_true", help="sett i drift selv om den er dårligere (loggføres)")
+    p.add_argument("--margin", type=float, default=None, help="tillatt fall samlet (standard 0.02)")
+    p.add_argument("--section-margin", type=float, default=None, help="tillatt fall per avsnitt (standard 0.15)")
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("rollback", help="sett modellen som var i drift før, tilbake i drift")
+    p.set_defaults(func=cmd_rollback)
+
+    p = sub.add_parser("models", help="trente modeller, hvilken som er i drift, og historikken")
+    p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("ask", help="still ett spørsmål, eller mange med --jsonl")
     p.add_argument("question", nargs="*", help="spørsmålet")

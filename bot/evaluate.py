@@ -27,6 +27,8 @@ class EvalResult:
     out_of_scope_total: int = 0
     out_of_scope_answered: list[str] = field(default_factory=list)
     misses: list[tuple[str, str, str, str]] = field(default_factory=list)  # question, expected, got, type
+    # every question: expected, what was cited (or the reply type), predicted intent, confidence, right?
+    outcomes: list[dict] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
@@ -42,6 +44,9 @@ async def evaluate(assistant, questions: list[dict[str, str]]) -> EvalResult:
     for item in questions:
         reply = await assistant.handle(item["q"], sender_id=uuid.uuid4().hex)
         got = reply.citations[0]["section"] if reply.type == "answer" and reply.citations else reply.type
+        right = (reply.type != "answer") if item["expect"] == OUT_OF_SCOPE else (reply.type == "answer" and got == item["expect"])
+        result.outcomes.append({"q": item["q"], "expect": item["expect"], "got": got, "type": reply.type,
+                                "intent": reply.intent, "confidence": reply.confidence, "right": right})
         if item["expect"] == OUT_OF_SCOPE:
             result.out_of_scope_total += 1
             if reply.type == "answer":

@@ -71,6 +71,7 @@ async def serve(settings: Settings) -> None:
     try:
         service = Service.build(settings, actions="server")
         retention = asyncio.create_task(service.retention_task())
+        watcher = asyncio.create_task(service.watch_models())
         telegram = None
         if settings.telegram_token:
             telegram = build_application(settings, service, settings.telegram_token, settings.telegram_base_url)
@@ -94,6 +95,7 @@ async def serve(settings: Settings) -> None:
         else:
             await stop.wait()
         retention.cancel()
+        watcher.cancel()
         await runner.cleanup()
         service.store.dispose()
     finally:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from pathlib import Path
 from typing import Any
 
 from bot.assistant import Assistant
@@ -132,6 +133,34 @@ class Service:
         counts = self.store.forget(user, actor=f"{user.channel}:self")
         return Reply(question="", type="clarify", text=self.phrase(
             "utter_deleted", messages=counts.get("messages", 0), feedback=counts.get("feedback", 0)))
+
+    # -- the model in service -----------------------------------------------------------------
+    async def reload(self, actor: str) -> Path:
+        """Load the model the registry names (if it changed) and the content; audit-logged."""
+        path = await self.assistant.reload()
+        try:
+            self.store.audit(actor, "reload", subject=path.name)
+        except Exception:  # noqa: BLE001 - the reload happened; a missing audit row must not undo it
+            log.exception("store.audit_failed")
+        return path
+
+    async def watch_models(self, interval_seconds: float = 2.0) -> None:
+        """Follow `veiviser promote`/`rollback`: when the registry changes, load the model it names.
+        A refused archive (hash mismatch) or a failed load keeps the running model."""
+        from bot.registry import ModelRegistry
+
+        registry = ModelRegistry(self.settings.models_dir)
+        seen = registry.stamp()
+        while True:
+            await asyncio.sleep(interval_seconds)
+            stamp = registry.stamp()
+            if stamp == seen:
+                continue
+            seen = stamp
+            try:
+                await self.reload("system:registry")
+            except Exception as exc:  # noqa: BLE001
+                log.error("model.reload_refused reason=%s", exc)
 
     # -- retention ---------------------------------------------------------------------------
     async def retention_task(self, interval_seconds: float = 24 * 3600) -> None:

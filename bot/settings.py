@@ -35,6 +35,7 @@ class Settings:
     proxy_user_header: str = "X-Remote-User"
     frame_ancestors: tuple[str, ...] = ("'self'",)  # origins allowed to embed the widget
     max_body_bytes: int = 16 * 1024
+    admins: tuple[str, ...] = ()  # "channel:external_id" entries with the admin role (e.g. web:ola.nordmann)
 
     @property
     def db_url(self) -> str:
@@ -75,4 +76,5 @@ class Settings:
             trusted_proxies=tuple(x.strip() for x in env.get("VEIVISER_TRUSTED_PROXIES", "").split(",") if x.strip()),
             proxy_user_header=env.get("VEIVISER_PROXY_USER_HEADER", "X-Remote-User"),
             frame_ancestors=tuple(env.get("VEIVISER_FRAME_ANCESTORS", "'self'").split()),
+            admins=tuple(x.strip() for x in env.get("VEIVISER_ADMINS", "").split(",") if x.strip()),
         )

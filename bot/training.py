@@ -12,6 +12,19 @@ def newest_model(models_dir: Path) -> Path | None:
     return models[-1] if models else None
 
 
+def model_in_service(settings: Settings) -> Path:
+    """The archive the registry names, checked against its recorded SHA-256."""
+    from bot.assistant import ModelMissing
+    from bot.registry import ModelRegistry
+
+    registry = ModelRegistry(settings.models_dir)
+    current = registry.current() or registry.adopt_untracked()
+    if current is None or not current.exists():
+        raise ModelMissing(f"Ingen modell i drift i {settings.models_dir}. Kjør `veiviser train` først.")
+    registry.verify(current)
+    return current
+
+
 def is_stale(settings: Settings) -> bool:
     """True when there is no model or a training file is newer than the newest model."""
     model = newest_model(settings.models_dir)
@@ -22,7 +35,11 @@ def is_stale(settings: Settings) -> bool:
 
 
 def train(settings: Settings, force: bool = False) -> Path:
-    """Train NLU and rules from `config.yml`, `domain/` and `nlu/`; Rasa shows its progress."""
+    """Train NLU and rules from `config.yml`, `domain/` and `nlu/`; Rasa shows its progress.
+    The archive is recorded with its SHA-256; the first model ever trained goes into service, later
+    ones wait for `veiviser promote`."""
+    from bot.registry import ModelRegistry
+
     from rasa.model_training import train as rasa_train
 
     settings.models_dir.mkdir(parents=True, exist_ok=True)
@@ -36,5 +53,9 @@ def train(settings: Settings, force: bool = False) -> Path:
     if result.code != 0 or not result.model:
         raise RuntimeError(f"Training failed (code {result.code})")
     model = Path(result.model)
-    model.touch()  # an unchanged fingerprint reuses the old archive: mark it as current
+    model.touch()  # an unchanged fingerprint reuses the old archive: mark it as the newest
+    registry = ModelRegistry(settings.models_dir)
+    registry.record(model)
+    if registry.current() is None:
+        registry.set_current(model, by="train", action="first")
     return model

@@ -188,6 +188,21 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok" if healthy else "degraded", **parts}, status=200 if healthy else 503)
 
 
+@api
+async def admin_reload(request: web.Request, user: str) -> web.StreamResponse:
+    """Load the model in service and the content now (admins: role admin, or VEIVISER_ADMINS)."""
+    service, settings = request.app[SERVICE_KEY], request.app[SETTINGS_KEY]
+    if f"{CHANNEL}:{user}" not in settings.admins and service.role(CHANNEL, user) != "admin":
+        return _error(403)
+    try:
+        path = await service.reload(f"{CHANNEL}:{user}")
+    except Exception as exc:  # noqa: BLE001 - the running model stays; say why
+        log.error("web.reload_refused reason=%s", exc)
+        return web.json_response({"error": "Modellen ble ikke lastet; den som var i drift, brukes fortsatt.",
+                                  "reason": str(exc)}, status=409)
+    return web.json_response({"model": path.name})
+
+
 async def openapi(_: web.Request) -> web.Response:
     return web.json_response(yaml.safe_load(OPENAPI.read_text(encoding="utf-8")))
 
@@ -207,6 +222,7 @@ def add_routes(app: web.Application, settings: Settings, service: Service, secre
     app.router.add_post("/api/feedback", feedback)
     app.router.add_delete("/api/conversation", delete_conversation)
     app.router.add_post("/webhooks/rest/webhook", rest_webhook)
+    app.router.add_post("/api/admin/reload", admin_reload)
     app.router.add_get("/health", health)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/", _static("index.html", "text/html"))
