@@ -100,7 +100,7 @@ def _print_comparison(new, old) -> None:
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     """A trained model against the evaluation set, compared with the one in service."""
-    from bot.maintain.evaluation import evaluate_archive, report_for, write_report
+    from bot.maintain.evaluation import report_for, write_report
     from bot.registry import ModelIntegrityError, ModelRegistry
 
     _quiet_logging()
@@ -115,7 +115,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
 
     async def run():
         with _stdout_to_stderr():
-            new = await evaluate_archive(settings, model)
+            new = await report_for(settings, model)  # reused while the archive and the questions are unchanged
             old = None
             if current is not None and current.name != model.name and not args.no_compare:
                 old = await report_for(settings, current)

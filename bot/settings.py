@@ -17,6 +17,7 @@ class Settings:
     content_dir: Path = ROOT / "content"
     models_dir: Path = ROOT / "models"
     data_dir: Path = ROOT / "var"
+    reports_dir: Path = ROOT / "reports"
     action_host: str = "127.0.0.1"
     action_port: int = 5055
     max_message_chars: int = 1000
@@ -59,6 +60,7 @@ class Settings:
             content_dir=Path(env.get("VEIVISER_CONTENT_DIR", root / "content")),
             models_dir=Path(env.get("VEIVISER_MODELS_DIR", root / "models")),
             data_dir=Path(env.get("VEIVISER_DATA_DIR", root / "var")),
+            reports_dir=Path(env.get("VEIVISER_REPORTS_DIR", root / "reports")),
             action_host=env.get("VEIVISER_ACTION_HOST", "127.0.0.1"),
             action_port=int(env.get("VEIVISER_ACTION_PORT", "5055")),
             max_message_chars=int(env.get("VEIVISER_MAX_MESSAGE_CHARS", "1000")),

@@ -34,7 +34,7 @@ def is_stale(settings: Settings) -> bool:
     return any(f.stat().st_mtime > built for f in settings.training_inputs if f.exists())
 
 
-def train(settings: Settings, force: bool = False) -> Path:
+def train(settings: Settings, force: bool = False, config: Path | None = None) -> Path:
     """Train NLU and rules from `config.yml`, `domain/` and `nlu/`; Rasa shows its progress.
     The archive is recorded with its SHA-256; the first model ever trained goes into service, later
     ones wait for `veiviser promote`."""
@@ -45,7 +45,7 @@ def train(settings: Settings, force: bool = False) -> Path:
     settings.models_dir.mkdir(parents=True, exist_ok=True)
     result = rasa_train(
         domain=str(settings.root / "domain"),
-        config=str(settings.root / "config.yml"),
+        config=str(config or settings.root / "config.yml"),
         training_files=[str(settings.root / "nlu")],
         output=str(settings.models_dir),
         force_training=force,

@@ -72,7 +72,7 @@ def eval_set_hash(settings: Settings) -> str:
 
 
 def report_dir(settings: Settings, archive: Path) -> Path:
-    return settings.root / "reports" / Path(archive).name.removesuffix(".tar.gz")
+    return settings.reports_dir / Path(archive).name.removesuffix(".tar.gz")
 
 
 def cached_report(settings: Settings, archive: Path) -> ModelReport | None:
