@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import socket
 import subprocess
@@ -15,6 +16,8 @@ from typing import Any
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 class InProcessActionEndpoint(EndpointConfig):
@@ -46,24 +49,34 @@ def action_endpoint(settings: Settings, mode: str) -> EndpointConfig:
 
 
 class ActionServer:
-    """The rasa-sdk action server as a child process on 127.0.0.1."""
+    """The rasa-sdk action server as a child process on 127.0.0.1, restarted if it dies."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self.process: subprocess.Popen[bytes] | None = None
+        self.restarts = 0
+        self._stopping = False
+
+    @property
+    def log_path(self):
+        return self.settings.data_dir / f"action-server-{self.settings.action_port}.log"
 
     def start(self, timeout: float = 60.0) -> None:
-        env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", SANIC_HOST=self.settings.action_host, VEIVISER_CONTENT_DIR=str(self.settings.content_dir))
+        env = dict(os.environ, RASA_TELEMETRY_ENABLED="false", SANIC_HOST=self.settings.action_host,
+                   VEIVISER_CONTENT_DIR=str(self.settings.content_dir))
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # Its output goes to a file: a pipe nobody reads would fill up and block the server.
+        log_file = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions",
              "--port", str(self.settings.action_port), "--quiet"],
-            cwd=self.settings.root, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            cwd=self.settings.root, env=env, stdout=subprocess.DEVNULL, stderr=log_file,
         )
+        log_file.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                err = (self.process.stderr.read() if self.process.stderr else b"").decode(errors="replace")
+                err = self.log_path.read_text(errors="replace")
                 raise RuntimeError(f"Action server exited at start-up:\n{err[-2000:]}")
             try:
                 with socket.create_connection((self.settings.action_host, self.settings.action_port), timeout=0.5):
@@ -73,7 +86,26 @@ class ActionServer:
         self.stop()
         raise RuntimeError("Action server did not start in time")
 
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    async def supervise(self, interval_seconds: float = 0.5) -> None:
+        """Restart the action server whenever it has died (messages meanwhile get the fallback)."""
+        while not self._stopping:
+            await asyncio.sleep(interval_seconds)
+            if self._stopping or self.alive():
+                continue
+            code = self.process.returncode if self.process else None
+            log.error("actions.died code=%s restarting", code)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.start)
+                self.restarts += 1
+                log.warning("actions.restarted count=%s", self.restarts)
+            except Exception as exc:  # noqa: BLE001 - try again on the next round
+                log.error("actions.restart_failed error=%s", exc)
+
     def stop(self) -> None:
+        self._stopping = True
         if self.process and self.process.poll() is None:
             self.process.terminate()
             try:

@@ -6,6 +6,7 @@ Rasa agent runs NLU and the rules; the custom actions compose the reply from `co
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import unicodedata
 import uuid
@@ -66,7 +67,7 @@ class Assistant:
 
     @classmethod
     def load(cls, settings: Settings, actions: str = "inprocess", model_path: Path | None = None,
-             tracker_store: Any = None) -> "Assistant":
+             tracker_store: Any = None, lock_store: Any = None) -> "Assistant":
         """Load content and the model once. `actions` is "inprocess" or "server" (127.0.0.1)."""
         from rasa.core.agent import Agent
 
@@ -84,7 +85,8 @@ class Assistant:
             ModelRegistry(path.parent).verify(path)
         else:
             path = model_in_service(settings)
-        agent = Agent.load(str(path), action_endpoint=action_endpoint(settings, actions), tracker_store=tracker_store)
+        agent = Agent.load(str(path), action_endpoint=action_endpoint(settings, actions), tracker_store=tracker_store,
+                           lock_store=lock_store)
         return cls(agent, content, danger, settings, path)
 
     async def reload(self) -> Path:
@@ -131,6 +133,13 @@ class Assistant:
                 buttons.append({"title": section.label, "payload": payload})
         return suggestions, buttons
 
+    def error_reply(self, question: str) -> Reply:
+        """When a part fails (action server, Redis, a timeout): say so, and where to get guidance now."""
+        rvts = self.content.for_service("rvts")
+        contact = rvts.contacts[0] if rvts and rvts.contacts else None
+        text = self.phrase("utter_error", phone=contact.phone if contact else "", email=contact.email if contact else "")
+        return Reply(question=question, type="fallback", text=text)
+
     def _local_reply(self, question: str, response: str, **values: Any) -> Reply:
         suggestions, buttons = self._starter_suggestions()
         return Reply(question=question, type="clarify", text=self.phrase(response, **values),
@@ -157,11 +166,15 @@ class Assistant:
             # Parse first and hand the result to the processor: it uses it as is, and we need not
             # read the whole tracker back from the store afterwards to learn the intent.
             parse = await agent.parse_message(cleaned)
-            messages = await agent.handle_message(
-                UserMessage(cleaned, sender_id=sender_id, parse_data=parse)) or []
-        except Exception:  # noqa: BLE001 - a reply must come whatever fails inside Rasa
-            log.exception("assistant.handle_failed")
-            return Reply(question=question, type="fallback", text=self.phrase("utter_error"))
+            messages = await asyncio.wait_for(
+                agent.handle_message(UserMessage(cleaned, sender_id=sender_id, parse_data=parse)),
+                timeout=self.settings.answer_timeout) or []
+        except asyncio.TimeoutError:
+            log.error("assistant.timeout seconds=%s", self.settings.answer_timeout)
+            return self.error_reply(question)
+        except Exception as exc:  # noqa: BLE001 - a reply must come whatever fails inside Rasa
+            log.error("assistant.handle_failed error=%s", type(exc).__name__)
+            return self.error_reply(question)
 
         reply = self._reply_from(question, messages, parse)
         if self.danger.is_acute(cleaned) or reply.intent == "report_concern":
@@ -174,7 +187,9 @@ class Assistant:
                       if isinstance(m.get("custom"), dict) and PAYLOAD_KEY in m["custom"]]
         buttons = [b for m in messages for b in (m.get("buttons") or [])]
         if not structured:
-            text = "\n\n".join(m["text"] for m in messages if m.get("text")) or self.phrase("utter_error")
+            text = "\n\n".join(m["text"] for m in messages if m.get("text"))
+            if not text:
+                return self.error_reply(question)
             return Reply(question=question, type="fallback", text=text, intent=intent, confidence=confidence)
         payload = structured[-1]
         return Reply(

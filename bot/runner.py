@@ -69,17 +69,19 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
     try:
-        service = Service.build(settings, actions="server")
+        service = await asyncio.get_running_loop().run_in_executor(None, lambda: Service.build(settings, actions="server"))
         retention = asyncio.create_task(service.retention_task())
         watcher = asyncio.create_task(service.watch_models())
+        supervisor = asyncio.create_task(actions.supervise())
         telegram = None
         if settings.telegram_token:
             telegram = build_application(settings, service, settings.telegram_token, settings.telegram_base_url)
+            service.telegram = telegram
         from bot.tokens import load_or_create_secret
 
         secret = load_or_create_secret(settings.web_secret, settings.data_dir)
         web_app = build_web_app(settings, service, secret, telegram)
-        runner = web.AppRunner(web_app, access_log=None)
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30)
         await runner.setup()
         await web.TCPSite(runner, settings.host, settings.port).start()
         link = dev_link(settings, secret, service)
@@ -94,10 +96,14 @@ async def serve(settings: Settings) -> None:
                 await stop_channel(telegram)
         else:
             await stop.wait()
-        retention.cancel()
-        watcher.cancel()
+        # Graceful stop: the listening socket closes, messages in flight are answered and stored
+        # (up to 30 s), then the background tasks, the database and the action server stop.
+        log.warning("service.stopping")
         await runner.cleanup()
+        for task in (retention, watcher, supervisor):
+            task.cancel()
         service.store.dispose()
+        log.warning("service.stopped")
     finally:
         actions.stop()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.assistant import Assistant
-from bot.guard.guard import Guard, describe_kinds
+from bot.guard.guard import Guard, LimiterUnavailable, StorageUnavailable, describe_kinds
 from bot.reply import Reply
 from bot.settings import Settings
 from bot.store.store import Store, UserInfo, tracker_store_for
@@ -19,6 +19,22 @@ log = logging.getLogger(__name__)
 
 DELETE_COMMANDS = re.compile(r"^\s*(/slett|slett mine data|slett meg|slett alt om meg)\s*[.!]?\s*$", re.IGNORECASE)
 START_COMMAND = re.compile(r"^\s*/start(?:\s+(\S+))?\s*$")
+# Channels whose users are authenticated by someone else (the intranet portal's token or proxy).
+AUTHENTICATED_CHANNELS = {"web"}
+
+
+def lock_store_for(redis_url: str) -> Any:
+    """Rasa's per-conversation lock: in Redis when several workers share conversations."""
+    if not redis_url:
+        return None
+    from urllib.parse import urlparse
+
+    from rasa.core.lock_store import RedisLockStore
+
+    url = urlparse(redis_url)
+    db = int(url.path.strip("/") or 0)
+    return RedisLockStore(host=url.hostname or "localhost", port=url.port or 6379, db=db, username=url.username,
+                          password=url.password, use_ssl=url.scheme == "rediss", key_prefix="veiviser", socket_timeout=2)
 
 
 class Service:
@@ -33,7 +49,8 @@ class Service:
         """Migrate the database, then load the model with Rasa's tracker in the same database."""
         store = Store(settings.db_url)
         store.upgrade()
-        assistant = Assistant.load(settings, actions=actions, tracker_store=tracker_store_for(settings.db_url, None))
+        assistant = Assistant.load(settings, actions=actions, tracker_store=tracker_store_for(settings.db_url, None),
+                                   lock_store=lock_store_for(settings.redis_url))
         return cls(settings, assistant, store)
 
     def phrase(self, name: str, **values: Any) -> str:
@@ -50,7 +67,11 @@ class Service:
         start = START_COMMAND.match(text or "")
         if start:
             return self.start(channel, external_id, start.group(1) or "")
-        admission = self.guard.admit(channel, external_id, text or "")
+        try:
+            admission = self.guard.admit(channel, external_id, text or "", authenticated=channel in AUTHENTICATED_CHANNELS)
+        except (StorageUnavailable, LimiterUnavailable) as exc:
+            log.error("guard.unavailable part=%s", "database" if isinstance(exc, StorageUnavailable) else "redis")
+            return self.assistant.error_reply("")
         if admission.verdict == "refused":
             log.info("guard.refused channel=%s", channel)
             return Reply(question="", type="fallback", text=self.phrase("utter_refusal"))
@@ -76,12 +97,15 @@ class Service:
         if admission.new_user:
             reply.text = self.phrase("utter_privacy_notice", days=self.settings.retention_days) + "\n\n" + reply.text
         try:
+            if not user.id:
+                raise StorageUnavailable("the user could not be looked up")
             reply.message_id = self.store.record_message(
                 user, text=redacted.text, intent=reply.intent, confidence=reply.confidence, answer_type=reply.type,
                 cited_sections=[c["section"] for c in reply.citations], redacted_kinds=admission.found,
             )
-        except Exception:  # noqa: BLE001 - the answer matters more than the record
-            log.exception("store.record_message_failed")
+        except Exception as exc:  # noqa: BLE001 - the answer matters more than the record
+            log.error("store.record_message_failed error=%s", type(exc).__name__)
+            self.guard.forget(channel, external_id)  # look the user up afresh next time
             reply.text += "\n\n" + self.phrase("utter_storage_unavailable")
         log.info("message.answered type=%s intent=%s redacted=%s", reply.type, reply.intent,
                  ",".join(sorted(admission.found)))
@@ -112,15 +136,25 @@ class Service:
         return True
 
     def admit_authenticated(self, channel: str, external_id: str) -> None:
-        """A user the intranet portal (or its proxy) has already authenticated: register on first use."""
-        if self.store.find_user(channel, external_id) is None:
-            self.store.register(channel, external_id, "practitioner", via="portal")
+        """A user the intranet portal (or its proxy) has already authenticated: register on first
+        use. With the database down they are still answered (see `Guard.stand_in`)."""
+        try:
+            if self.guard.identify(channel, external_id)[0] is None:
+                self.guard.remember(self.store.register(channel, external_id, "practitioner", via="portal"))
+        except Exception as exc:  # noqa: BLE001
+            log.error("store.unreachable during=admit error=%s", type(exc).__name__)
 
     def is_registered(self, channel: str, external_id: str) -> bool:
-        return self.guard.identify(channel, external_id)[0] is not None
+        try:
+            return self.guard.identify(channel, external_id)[0] is not None
+        except StorageUnavailable:
+            return False
 
     def role(self, channel: str, external_id: str) -> str | None:
-        user = self.guard.identify(channel, external_id)[0]
+        try:
+            user = self.guard.identify(channel, external_id)[0]
+        except StorageUnavailable:
+            return None
         return user.role if user else None
 
     def forget(self, channel: str, external_id: str) -> Reply:
@@ -130,9 +164,60 @@ class Service:
         return self.forget_me(user)
 
     def forget_me(self, user: UserInfo) -> Reply:
+        self.guard.forget(user.channel, user.external_id)
+        if not user.id:
+            return self.assistant.error_reply("")
         counts = self.store.forget(user, actor=f"{user.channel}:self")
         return Reply(question="", type="clarify", text=self.phrase(
             "utter_deleted", messages=counts.get("messages", 0), feedback=counts.get("feedback", 0)))
+
+    # -- health ------------------------------------------------------------------------------
+    telegram: Any = None  # the Telegram application, when that channel runs (set by the runner)
+
+    async def health(self) -> dict[str, str]:
+        """Each part's state, for `GET /health`: "ok", "off" (not configured) or what is wrong."""
+        loop = asyncio.get_running_loop()
+        parts = {"model": self.assistant.model_path.name if self.assistant.model_path else "missing"}
+        parts["actions"] = await self._check_actions()
+        parts["database"] = await loop.run_in_executor(None, self._check_database)
+        parts["redis"] = await loop.run_in_executor(None, self._check_redis) if self.settings.redis_url else "off"
+        if self.telegram is None:
+            parts["telegram"] = "off"
+        else:
+            parts["telegram"] = "ok" if self.telegram.running else "stopped"
+        return parts
+
+    async def _check_actions(self) -> str:
+        url = getattr(self.assistant.agent.action_endpoint, "url", "") or ""
+        if not url.startswith("http"):
+            return "ok"  # in process
+        import aiohttp
+
+        try:
+            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as session:
+                async with session.get(url.rsplit("/webhook", 1)[0] + "/health") as r:
+                    return "ok" if r.status == 200 else f"status {r.status}"
+        except Exception:  # noqa: BLE001
+            return "unreachable"
+
+    def _check_database(self) -> str:
+        from sqlalchemy import text
+
+        try:
+            with self.store.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return "ok"
+        except Exception:  # noqa: BLE001
+            return "unreachable"
+
+    def _check_redis(self) -> str:
+        import redis
+
+        try:
+            redis.Redis.from_url(self.settings.redis_url, socket_timeout=1, socket_connect_timeout=1).ping()
+            return "ok"
+        except Exception:  # noqa: BLE001
+            return "unreachable"
 
     # -- the model in service -----------------------------------------------------------------
     async def reload(self, actor: str) -> Path:

@@ -22,6 +22,8 @@ class Settings:
     action_port: int = 5055
     max_message_chars: int = 1000
     database_url: str = ""  # empty: SQLite file under data_dir
+    redis_url: str = ""  # set (with PostgreSQL) → several workers share locks and rate limits in Redis
+    answer_timeout: float = 8.0  # seconds before a message gets the fallback reply instead of hanging
     retention_days: int = 30
     rate_limit_per_minute: int = 20
     allowlist: tuple[str, ...] = ()  # "channel:external_id" entries let users in without an invitation
@@ -65,6 +67,8 @@ class Settings:
             action_port=int(env.get("VEIVISER_ACTION_PORT", "5055")),
             max_message_chars=int(env.get("VEIVISER_MAX_MESSAGE_CHARS", "1000")),
             database_url=env.get("VEIVISER_DATABASE_URL", ""),
+            redis_url=env.get("VEIVISER_REDIS_URL", ""),
+            answer_timeout=float(env.get("VEIVISER_ANSWER_TIMEOUT", "8")),
             retention_days=int(env.get("VEIVISER_RETENTION_DAYS", "30")),
             rate_limit_per_minute=int(env.get("VEIVISER_RATE_LIMIT_PER_MINUTE", "20")),
             allowlist=tuple(x.strip() for x in env.get("VEIVISER_ALLOWLIST", "").split(",") if x.strip()),

@@ -10,7 +10,7 @@ from typing import Any, Awaitable, Callable
 
 import yaml
 from aiohttp import web
-from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.reply import Reply
 from bot.service import Service
@@ -34,6 +34,7 @@ ERRORS = {
     413: "Forespørselen er for stor.",
     429: "For mange forespørsler.",
     500: "Noe gikk galt.",
+    503: "Tjenesten er midlertidig utilgjengelig. Prøv igjen om litt.",
 }
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -53,6 +54,9 @@ def security_headers(frame_ancestors: tuple[str, ...]) -> Any:
             response = await handler(request)
         except web.HTTPException as exc:
             response = _error(exc.status) if exc.status >= 400 else exc
+        except SQLAlchemyError:  # the database is down: say so, the monitor sees it in /health
+            log.error("web.database_unavailable path=%s", request.path)
+            response = _error(503)
         except Exception:  # noqa: BLE001 - never a traceback to the client, never user text in the log
             log.error("web.handler_failed path=%s", request.path)
             response = _error(500)
@@ -176,15 +180,10 @@ async def delete_conversation(request: web.Request, user: str) -> web.StreamResp
 
 
 async def health(request: web.Request) -> web.Response:
-    service = request.app[SERVICE_KEY]
-    parts = {"model": service.assistant.model_path.name if service.assistant.model_path else None}
-    try:
-        with service.store.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-        parts["database"] = "ok"
-    except Exception:  # noqa: BLE001
-        parts["database"] = "unreachable"
-    healthy = bool(parts["model"]) and parts["database"] == "ok"
+    """Each part (model, actions, database, Redis, Telegram): 200 when all that is configured
+    works, 503 otherwise, so a monitor can alert."""
+    parts = await request.app[SERVICE_KEY].health()
+    healthy = all(v in ("ok", "off") for k, v in parts.items() if k != "model") and parts["model"] != "missing"
     return web.json_response({"status": "ok" if healthy else "degraded", **parts}, status=200 if healthy else 503)
 
 

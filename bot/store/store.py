@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from sqlalchemy import create_engine, delete, event, func, inspect, select, text, update
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 from sqlalchemy.pool import QueuePool
 
@@ -97,15 +98,21 @@ class Store:
         """Create the user (or return the existing one); audit-logged."""
         if role not in ROLES:
             raise ValueError(f"ukjent rolle {role}")
-        with self.Session.begin() as s:
-            u = s.execute(select(User).where(User.channel == channel, User.external_id == external_id)).scalar_one_or_none()
-            if u is None:
-                u = User(channel=channel, external_id=external_id, role=role, conversation_id=uuid.uuid4().hex)
-                s.add(u)
-                s.flush()
-                s.add(AuditEntry(actor=f"{channel}:{external_id}", action="register", subject=f"user:{u.id}",
-                                 detail=f"role={role} via={via}"))
-            return UserInfo.of(u)
+        try:
+            with self.Session.begin() as s:
+                u = s.execute(select(User).where(User.channel == channel, User.external_id == external_id)).scalar_one_or_none()
+                if u is None:
+                    u = User(channel=channel, external_id=external_id, role=role, conversation_id=uuid.uuid4().hex)
+                    s.add(u)
+                    s.flush()
+                    s.add(AuditEntry(actor=f"{channel}:{external_id}", action="register", subject=f"user:{u.id}",
+                                     detail=f"role={role} via={via}"))
+                return UserInfo.of(u)
+        except IntegrityError:  # another worker registered the same user a moment ago
+            user = self.find_user(channel, external_id)
+            if user is None:
+                raise
+            return user
 
     def create_invitation(self, role: str, expires_in: timedelta, *, created_by: str) -> str:
         """A one-time code; only its hash is stored."""
