@@ -14,11 +14,15 @@ Usage::
 The server speaks the Bot API wire format (``/bot<token>/<method>``, JSON or form bodies, replies
 ``{"ok": true, "result": ...}`` or ``{"ok": false, "error_code": ..., "description": ...}``) for the
 methods a chat bot typically uses, records every call, serves queued updates to ``getUpdates``
-(offset + long-poll semantics like Telegram) and can be told to fail the next call(s) of a method.
+(offset + long-poll semantics like Telegram) and injects faults: fail the next call(s) of a method
+(:meth:`fail_next`, e.g. 5xx or 429 with ``retry_after``), answer them too late for the client
+(:meth:`delay_next`, with or without the call taking effect) and serve an update again
+(:meth:`redeliver`). :meth:`delivered` lists the calls that took effect, as a user would see them.
 
 Simplifications: text is echoed as sent (``parse_mode`` markup is not parsed away), every chat with
 a positive id is a private chat with a user called "Test", and only inline keyboards are echoed back
-as ``Message.reply_markup`` (as Telegram does).
+as ``Message.reply_markup`` (as Telegram does). Like Telegram, an edit that changes nothing fails
+with "message is not modified" and a callback query can be answered only once.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import itertools
 import json
 import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -65,6 +70,15 @@ _STRING_PARAMS = frozenset({
 })
 
 _LONG_POLL_CAP = 1.0  # seconds; getUpdates never blocks longer than this
+_NOT_MODIFIED = ("Bad Request: message is not modified: specified new message content and reply markup are "
+                 "exactly the same as a current content and reply markup of the message")
+_QUERY_TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
+
+
+@dataclass(frozen=True)
+class _Delay:
+    seconds: float
+    takes_effect: bool
 
 
 def _canonical(method: str) -> str:
@@ -82,6 +96,14 @@ def _decode_value(key: str, value: Any) -> Any:
 
 def _utf16_len(text: str) -> int:
     return len(text.encode("utf-16-le")) // 2
+
+
+def _same_content(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Telegram refuses an edit that changes neither the text nor the inline keyboard."""
+    def keyboard(message: dict[str, Any]) -> list[Any]:
+        return (message.get("reply_markup") or {}).get("inline_keyboard") or []
+
+    return old.get("text") == new.get("text") and keyboard(old) == keyboard(new)
 
 
 def _command_entities(text: str) -> list[dict[str, Any]]:
@@ -103,6 +125,8 @@ class FakeBotApi:
         calls: every accepted request, in order, as ``(method, params)``; ``method`` canonically
             spelled, ``params`` decoded (ints, bools, reply_markup/entities/... as dicts/lists).
             Calls answered by :meth:`fail_next` and calls of unknown methods are recorded too.
+        effects: the calls that took effect (answered ok, or performed before a :meth:`delay_next`
+            answer came too late), as ``(method, params)``; see :meth:`delivered`.
         rejected: ``(token, method)`` of requests refused because of a wrong token.
         bot_user: the User object returned by getMe.
         commands: the command lists set by setMyCommands, keyed by ``(scope_json, language_code)``.
@@ -114,6 +138,7 @@ class FakeBotApi:
         self.host = host
         self.port: int | None = None
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.effects: list[tuple[str, dict[str, Any]]] = []
         self.rejected: list[tuple[str, str]] = []
         head = token.split(":", 1)[0]
         self.bot_user: dict[str, Any] = {
@@ -135,6 +160,11 @@ class FakeBotApi:
         self._message_ids: dict[int | str, int] = {}  # last message_id per chat (shared by both sides)
         self._messages: dict[tuple[Any, int], dict[str, Any]] = {}  # bot messages, for edits/callbacks
         self._failures: dict[str, list[dict[str, Any]]] = {}
+        self._delays: dict[str, list[_Delay]] = {}
+        self._sent_updates: dict[int, dict[str, Any]] = {}  # every update ever queued, by id
+        self._redeliveries: list[dict[str, Any]] = []  # served again by the next getUpdates
+        self._answered_callbacks: set[str] = set()
+        self._stopping = asyncio.Event()
         self._updates_changed = asyncio.Event()
         self._calls_changed = asyncio.Event()
         self._closing = False
@@ -160,6 +190,7 @@ class FakeBotApi:
         app.router.add_route("*", "/bot{token}/{method}", self._handle)
         app.router.add_route("*", "/file/bot{token}/{path:.*}", self._handle_file)
         self._closing = False
+        self._stopping.clear()
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, 0)
@@ -170,6 +201,7 @@ class FakeBotApi:
     async def stop(self) -> None:
         self._closing = True
         self._updates_changed.set()  # release long polls
+        self._stopping.set()  # and delayed answers
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -187,8 +219,19 @@ class FakeBotApi:
         method = _canonical(method)
         return [params for name, params in self.calls if name == method]
 
+    def delivered(self, method: str) -> list[dict[str, Any]]:
+        """Params of every call of ``method`` that took effect, in order: for sendMessage, the
+        messages the user got (once per successful attempt)."""
+        method = _canonical(method)
+        return [params for name, params in self.effects if name == method]
+
+    def bot_messages(self, chat_id: int | str) -> list[dict[str, Any]]:
+        """The bot's messages in a chat as they stand now (after edits), oldest first."""
+        return [m for (chat, _), m in sorted(self._messages.items(), key=lambda kv: kv[0][1]) if chat == chat_id]
+
     def clear_calls(self) -> None:
         self.calls.clear()
+        self.effects.clear()
 
     def fail_next(
         self,
@@ -205,13 +248,30 @@ class FakeBotApi:
             body["parameters"] = parameters
         self._failures.setdefault(_canonical(method), []).extend(dict(body) for _ in range(times))
 
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 10) -> list[dict[str, Any]]:
-        """Wait until at least ``count`` calls of ``method`` are recorded; return the params of all
-        recorded calls of it. Raises AssertionError (listing the calls so far) on timeout."""
+    def delay_next(self, method: str, seconds: float, times: int = 1, *, takes_effect: bool = True) -> None:
+        """Answer the next ``times`` calls of ``method`` only after ``seconds`` (longer than the client's
+        read timeout: the client sees a timeout). With ``takes_effect`` the call is performed first, as
+        when Telegram got the request and only its answer is lost (a message is delivered); without,
+        it has no effect and is answered 504 Gateway Timeout at the end."""
+        self._delays.setdefault(_canonical(method), []).extend(_Delay(seconds, takes_effect) for _ in range(times))
+
+    def redeliver(self, update: dict[str, Any] | int) -> None:
+        """Serve an update (or update id) again at the next getUpdates, even though it was confirmed:
+        what a client sees after a restart that lost its confirmation (Telegram keeps unconfirmed
+        updates for 24 hours)."""
+        update_id = update if isinstance(update, int) else update["update_id"]
+        self._redeliveries.append(self._sent_updates[update_id])
+        self._updates_changed.set()
+
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 10, *,
+                       delivered: bool = False) -> list[dict[str, Any]]:
+        """Wait until at least ``count`` calls of ``method`` are recorded (with ``delivered``: took
+        effect); return the params of all those calls. Raises AssertionError (listing the calls so
+        far) on timeout."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            found = self.sent(method)
+            found = self.delivered(method) if delivered else self.sent(method)
             if len(found) >= count:
                 return found
             remaining = deadline - loop.time()
@@ -301,6 +361,7 @@ class FakeBotApi:
 
     def _enqueue(self, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": next(self._update_ids), **payload}
+        self._sent_updates[update["update_id"]] = update
         self._updates.append(update)
         self._updates_changed.set()
         return update
@@ -308,6 +369,17 @@ class FakeBotApi:
     def _record(self, method: str, params: dict[str, Any]) -> None:
         self.calls.append((method, params))
         self._calls_changed.set()
+
+    def _record_effect(self, method: str, params: dict[str, Any]) -> None:
+        self.effects.append((method, params))
+        self._calls_changed.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, but no longer than the server runs."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except asyncio.TimeoutError:
+            pass
 
     @staticmethod
     def _ok(result: Any) -> web.Response:
@@ -348,20 +420,30 @@ class FakeBotApi:
         if failures:
             body = failures.pop(0)
             return web.json_response(body, status=body["error_code"])
+        delays = self._delays.get(method)
+        delay = delays.pop(0) if delays else None
+        if delay is not None and not delay.takes_effect:
+            await self._sleep(delay.seconds)
+            return self._error(504, "Gateway Timeout")
         handler = getattr(self, f"_m_{method}", None) if method in METHODS else None
         if handler is None:
             return self._error(404, "Not Found")
-        result = handler(params)
+        result = handler(params, request) if method == "getUpdates" else handler(params)
         if asyncio.iscoroutine(result):
             result = await result
-        return result if isinstance(result, web.Response) else self._ok(result)
+        response = result if isinstance(result, web.Response) else self._ok(result)
+        if response.status == 200:
+            self._record_effect(method, params)
+        if delay is not None:
+            await self._sleep(delay.seconds)
+        return response
 
     # ------------------------------------------------------------------ methods
 
     def _m_getMe(self, params: dict[str, Any]) -> Any:
         return dict(self.bot_user)
 
-    async def _m_getUpdates(self, params: dict[str, Any]) -> Any:
+    async def _m_getUpdates(self, params: dict[str, Any], request: web.Request | None = None) -> Any:
         offset = int(params.get("offset") or 0)
         limit = max(1, min(100, int(params.get("limit") or 100)))
         timeout = min(float(params.get("timeout") or 0), _LONG_POLL_CAP)
@@ -371,7 +453,7 @@ class FakeBotApi:
             self._updates = [u for u in self._updates if u["update_id"] >= offset]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while not self._updates and not self._closing:
+        while not self._updates and not self._redeliveries and not self._closing:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
@@ -380,7 +462,11 @@ class FakeBotApi:
                 await asyncio.wait_for(self._updates_changed.wait(), remaining)
             except asyncio.TimeoutError:
                 break
-        return self._updates[:limit]
+        if request is not None and (request.transport is None or request.transport.is_closing()):
+            return []  # the client gave up this long poll (e.g. stopped polling): it receives nothing
+        batch = {u["update_id"]: u for u in self._redeliveries + self._updates[:limit]}
+        self._redeliveries.clear()
+        return [batch[update_id] for update_id in sorted(batch)]
 
     def _message_result(self, params: dict[str, Any], message_id: int, text: str | None) -> dict[str, Any]:
         chat_id = params["chat_id"]
@@ -417,6 +503,8 @@ class FakeBotApi:
         key = (params["chat_id"], int(params["message_id"]))
         message = self._message_result(params, key[1], params.get("text", ""))
         old = self._messages.get(key)
+        if old is not None and _same_content(old, message):
+            return self._error(400, _NOT_MODIFIED)
         if old is not None:
             message["date"] = old["date"]
         message["edit_date"] = int(time.time())
@@ -431,6 +519,8 @@ class FakeBotApi:
         key = (params["chat_id"], int(params["message_id"]))
         old = self._messages.get(key)
         message = self._message_result(params, key[1], old.get("text") if old else None)
+        if old is not None and _same_content(old, message):
+            return self._error(400, _NOT_MODIFIED)
         if old is not None:
             message["date"] = old["date"]
             if "entities" in old:
@@ -444,6 +534,10 @@ class FakeBotApi:
         return True
 
     def _m_answerCallbackQuery(self, params: dict[str, Any]) -> Any:
+        query_id = str(params.get("callback_query_id") or "")
+        if query_id in self._answered_callbacks:
+            return self._error(400, _QUERY_TOO_OLD)
+        self._answered_callbacks.add(query_id)
         return True
 
     def _m_sendChatAction(self, params: dict[str, Any]) -> Any:

@@ -167,3 +167,38 @@ async def test_raw_protocol(api):
         async with http.post(f"{url}/getUpdates", data={"offset": str(updates[0]["update_id"] + 1), "timeout": "30"}) as resp:
             assert (await resp.json())["result"] == []
         assert 0.9 < time.monotonic() - started < 1.5  # capped at 1 s
+
+
+async def test_injected_faults_and_repeats(api):
+    url = f"{api.base_url}{TOKEN}"
+    timeout = aiohttp.ClientTimeout(total=0.2)
+    async with aiohttp.ClientSession() as http:
+        # too late, without effect: the client times out, nothing was delivered, 504 at the end
+        api.delay_next("sendMessage", 0.5, takes_effect=False)
+        with pytest.raises(asyncio.TimeoutError):
+            await http.post(f"{url}/sendMessage", json={"chat_id": 5, "text": "a"}, timeout=timeout)
+        assert len(api.sent("sendMessage")) == 1 and api.delivered("sendMessage") == []
+        # too late, with effect: the message is there although the client never heard so
+        api.delay_next("sendMessage", 0.5)
+        with pytest.raises(asyncio.TimeoutError):
+            await http.post(f"{url}/sendMessage", json={"chat_id": 5, "text": "b"}, timeout=timeout)
+        await api.wait_for("sendMessage", delivered=True, timeout=1)
+        [message] = api.bot_messages(5)
+        assert message["text"] == "b" and [p["text"] for p in api.delivered("sendMessage")] == ["b"]
+
+        # an edit that changes nothing, and a second answer to a callback query, fail like Telegram's
+        edit = {"chat_id": 5, "message_id": message["message_id"], "text": "b"}
+        async with http.post(f"{url}/editMessageText", json=edit) as resp:
+            assert resp.status == 400 and "message is not modified" in (await resp.json())["description"]
+        for status in (200, 400):
+            async with http.post(f"{url}/answerCallbackQuery", json={"callback_query_id": "9"}) as resp:
+                assert resp.status == status
+
+        # a confirmed update is served again, in order, once
+        first, second = api.push_message(5, "en"), api.push_message(5, "to")
+        async with http.post(f"{url}/getUpdates", json={"offset": second["update_id"] + 1}) as resp:
+            assert (await resp.json())["result"] == []
+        api.redeliver(first)
+        for expected in ([first["update_id"]], []):
+            async with http.post(f"{url}/getUpdates", json={"offset": second["update_id"] + 1}) as resp:
+                assert [u["update_id"] for u in (await resp.json())["result"]] == expected

@@ -3,7 +3,6 @@ Bot API server on 127.0.0.1: invite, question, clarification, cited answer, feed
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import re
 from datetime import timedelta
@@ -15,15 +14,6 @@ from bot.service import Service
 from tests.telegram.fake_bot_api import FakeBotApi
 
 TOKEN = "123456:TEST-token-for-tests"
-
-
-@pytest.fixture(scope="module")
-def service(settings, tmp_path_factory):
-    path = tmp_path_factory.mktemp("tg") / "veiviser.db"
-    local = dataclasses.replace(settings, database_url=f"sqlite:///{path}", allowlist=(), rate_limit_per_minute=100)
-    svc = Service.build(local)
-    yield svc
-    svc.store.dispose()
 
 
 @pytest.fixture

@@ -9,12 +9,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.channels.telegram import build_application, stop_channel
 from bot.runner import SECRET_HEADER, build_web_app
 from tests.telegram.fake_bot_api import FakeBotApi
-from tests.telegram.test_telegram import TOKEN, service  # noqa: F401 - module-scoped fixture
+from tests.telegram.test_telegram import TOKEN
 
 SECRET = "s3cret-webhook-token"
 
 
-async def test_webhook_checks_the_secret_and_processes_updates(service):  # noqa: F811
+async def test_webhook_checks_the_secret_and_processes_updates(service):
     settings = dataclasses.replace(service.settings, telegram_webhook_secret=SECRET,
                                    telegram_webhook_url="https://veiviser.example/telegram/webhook")
     async with FakeBotApi(token=TOKEN) as api:
