@@ -48,6 +48,19 @@ def build_web_app(settings: Settings, service=None, secret: bytes = b"", telegra
     return app
 
 
+def redis_claim(url: str):
+    """Telegram updates claimed in Redis (SET NX, kept a day): with several workers in webhook mode,
+    an update Telegram sends again is answered by one worker only, once."""
+    import redis.asyncio
+
+    client = redis.asyncio.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+    async def claim(update_id: int) -> bool:
+        return bool(await client.set(f"veiviser:telegram-update:{update_id}", 1, nx=True, ex=24 * 3600))
+
+    return claim
+
+
 def dev_link(settings: Settings, secret: bytes, service) -> str | None:
     """With no configured secret (development), a ready link with a token for a dev user."""
     from bot.tokens import create_token
@@ -75,7 +88,8 @@ async def serve(settings: Settings) -> None:
         supervisor = asyncio.create_task(actions.supervise())
         telegram = None
         if settings.telegram_token:
-            telegram = build_application(settings, service, settings.telegram_token, settings.telegram_base_url)
+            telegram = build_application(settings, service, settings.telegram_token, settings.telegram_base_url,
+                                         claim_update=redis_claim(settings.redis_url) if settings.redis_url else None)
             service.telegram = telegram
         from bot.tokens import load_or_create_secret
 

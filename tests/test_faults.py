@@ -183,3 +183,13 @@ async def test_sigterm_finishes_the_messages_in_flight_stores_them_and_exits(wor
                         "WHERE u.external_id LIKE 'stopp-%'").fetchone()[0]
     assert stored == len(answered)
     assert "service.stopped" in worker.output()
+
+
+async def test_a_telegram_update_is_claimed_once_across_workers_in_redis():
+    from bot.runner import redis_claim
+
+    redis.Redis.from_url("redis://127.0.0.1:6379/7").flushdb()
+    first, second = redis_claim("redis://127.0.0.1:6379/7"), redis_claim("redis://127.0.0.1:6379/7")
+    results = await asyncio.gather(*(claim(4242) for claim in (first, second, first, second)))
+    assert sorted(results) == [False, False, False, True]
+    assert await second(4243) is True

@@ -179,5 +179,22 @@ async def test_a_running_service_switches_model_without_losing_a_message(lab):
     assert all(r.text and error not in r.text for r in replies)
     assert all(r.message_id for r in replies), "every message answered during the switch is stored"
     assert service.store.stats()["messages"] == len(replies)
+
+    # An archive whose bytes no longer match its recorded hash is refused: the service keeps its model.
+    tampered = settings.models_dir / "tampered-in-service.tar.gz"
+    shutil.copy2(lab.original, tampered)
+    registry.record(tampered)
+    with open(tampered, "ab") as f:
+        f.write(b"\0")
+    data = registry.read()
+    data["current"] = tampered.name  # written by hand: `set_current` itself refuses a bad archive
+    registry.path.write_text(json.dumps(data), encoding="utf-8")
+    watcher = asyncio.create_task(service.watch_models(interval_seconds=0.2))
+    await asyncio.sleep(2)
+    watcher.cancel()
+    assert service.assistant.model_path == lab.worse
+    still = await service.handle("web", "reader", "Kan jeg dele opplysninger med politiet?")
+    assert still.type == "answer" and still.message_id
+    tampered.unlink()
     registry.set_current(lab.original, by="test", action="promote")
     service.store.dispose()
