@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from bot.content import Answer, ContentStore, Section
+from bot.content import DEFAULT_CONTENT_DIR, Answer, ContentStore, Section
 
 # The key under which every action puts its structured reply in the bot message's `custom` payload.
 PAYLOAD_KEY = "veiviser"
@@ -21,13 +22,35 @@ SPECIAL_INTENTS = {"nlu_fallback", "out_of_scope", "greet", "thanks", "goodbye",
 
 
 @lru_cache(maxsize=4)
-def _load_store(directory: str) -> ContentStore:
+def _load_store(directory: str, stamp: tuple = ()) -> ContentStore:
     return ContentStore.load(directory) if directory else ContentStore.load()
 
 
+def _stamp(directory: str) -> tuple:
+    """Changes when a content file changes, so an edited guideline text is used without a restart
+    (also in the action server, which is its own process)."""
+    root = Path(directory) if directory else DEFAULT_CONTENT_DIR
+    try:
+        return tuple(sorted((str(p), p.stat().st_mtime_ns) for p in root.rglob("*.yml")))
+    except OSError:
+        return ()
+
+
 def content_store() -> ContentStore:
-    """The content store, loaded on first use (never at import time)."""
-    return _load_store(os.environ.get("VEIVISER_CONTENT_DIR", ""))
+    """The content store, loaded on first use (never at import time) and again after an edit.
+    A broken edit keeps the last good content (the maintainer sees the error in `content validate`)."""
+    directory = os.environ.get("VEIVISER_CONTENT_DIR", "")
+    try:
+        store = _load_store(directory, _stamp(directory))
+    except Exception:  # noqa: BLE001
+        if _last_good:
+            return _last_good[0]
+        raise
+    _last_good[:] = [store]
+    return store
+
+
+_last_good: list[ContentStore] = []
 
 
 def phrase(domain: dict[str, Any], name: str, **values: Any) -> str:

@@ -103,20 +103,26 @@ class Assistant:
 
         loop = asyncio.get_running_loop()
         path = await loop.run_in_executor(None, model_in_service, self.settings)
-        if path == self.model_path:
-            return path
         content = ContentStore.load(self.settings.content_dir)
         danger = DangerDetector.load(self.settings.content_dir)
+        if path == self.model_path:  # the same model: the content may still have changed
+            self.content, self.danger = content, danger
+            self._clear_action_content()
+            return path
         tracker_store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)  # unwrap FailSafe
         agent = await loop.run_in_executor(None, lambda: Agent.load(
             str(path), action_endpoint=self.agent.action_endpoint, tracker_store=tracker_store,
             lock_store=self.agent.lock_store))
         self.agent, self.content, self.danger, self.model_path = agent, content, danger, path
+        self._clear_action_content()
+        log.warning("model.loaded %s", path.name)
+        return path
+
+    @staticmethod
+    def _clear_action_content() -> None:
         from actions.base import _load_store
 
         _load_store.cache_clear()  # in-process actions read the new content too
-        log.warning("model.loaded %s", path.name)
-        return path
 
     # -- helpers ------------------------------------------------------------------------------
     def phrase(self, name: str, **values: Any) -> str:

@@ -42,7 +42,8 @@ async def test_contact_the_guideline_does_not_print_is_not_invented(assistant):
     assert reply.type == "answer"
     assert reply.citations[0]["section"] == "Skole"
     assert "oppgir ingen kontaktinformasjon" in reply.text
-    digits = [c for c in reply.text if c.isdigit()]
+    answer = reply.text.split("Kilde:")[0]  # the source line carries the edition's date
+    digits = [c for c in answer if c.isdigit()]
     assert digits == [], reply.text
 
 

@@ -427,11 +427,15 @@ async def admin_invite(update: Update, context: VeiviserContext) -> None:
 
 
 async def admin_reload(update: Update, context: VeiviserContext) -> None:
-    """/reload (admin): load the newest model and content without a restart."""
+    """/reload (admin): load the model in service and the content now, without a restart."""
     if await _admin(update, context):
-        path = await context.service.assistant.reload()
-        context.service.store.audit(f"{CHANNEL}:{_user(update)}", "reload", subject=path.name)
-        await send_reply(update, context, Reply(question="", type="clarify", text=context.texts("reloaded", model=path.name)))
+        try:
+            path = await context.service.reload(f"{CHANNEL}:{_user(update)}")
+            text = context.texts("reloaded", model=path.name)
+        except Exception as exc:  # noqa: BLE001 - the running model stays; the admin is told why
+            log.error("telegram.reload_refused reason=%s", exc)
+            text = context.texts("reload_refused", reason=str(exc))
+        await send_reply(update, context, Reply(question="", type="clarify", text=text))
 
 
 async def _admin(update: Update, context: VeiviserContext) -> bool:
