@@ -141,3 +141,21 @@ async def test_bad_json_is_400_and_nothing_breaks(client):
     assert r.status == 400
     r = await client.post("/api/chat", json={"message": "<img src=x onerror=alert(1)>"}, headers=auth("hans"))
     assert r.status == 200
+
+
+async def test_admin_reload_needs_an_admin_and_reports_the_model_in_service(service):
+    settings = dataclasses.replace(service.settings, admins=("web:boss",))
+    c = TestClient(TestServer(build_web_app(settings, service, SECRET)))
+    await c.start_server()
+    try:
+        assert (await c.post("/api/admin/reload", headers=auth("practitioner-1"))).status == 403
+        assert (await c.post("/api/admin/reload", headers={"Authorization": auth("boss")["Authorization"]})).status == 403
+        r = await c.post("/api/admin/reload", headers=auth("boss"))
+        assert r.status == 200
+        assert (await r.json())["model"] == service.assistant.model_path.name
+        assert ("reload", service.assistant.model_path.name) in [(e.action, e.subject) for e in service.store.audit_log()]
+        health = await (await c.get("/health")).json()
+        assert health["model"] == service.assistant.model_path.name
+        assert health["database"] == "ok" and health["redis"] == "off" and health["telegram"] == "off"
+    finally:
+        await c.close()
