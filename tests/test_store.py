@@ -7,7 +7,7 @@ import sys
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
 from bot.store import Feedback, Message, Store
 from tests.conftest import ROOT
@@ -132,4 +132,24 @@ def test_two_processes_sharing_postgresql_see_the_same_users(tmp_path):
         assert result.stdout.strip() == "True"
         child = store.find_user("web", "from-child")
         assert child is not None and child.role == "practitioner"
+        store.dispose()
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_feedback_is_stored_once_per_answer_and_only_on_ones_own(kind, tmp_path):
+    with database(kind, tmp_path) as url:
+        store = Store(url)
+        store.upgrade()
+        a = store.register("web", "a", "practitioner", via="test")
+        b = store.register("web", "b", "practitioner", via="test")
+        mid = store.record_message(a, text="Hva er SLT?", intent="ask_x", confidence=0.9, answer_type="answer",
+                                   cited_sections=["SLT"], redacted_kinds=[])
+        first = store.record_feedback(a, message_id=mid, value=1, comment=None)
+        again = store.record_feedback(a, message_id=mid, value=-1, comment="feil kilde")  # retry / change of mind
+        assert again == first
+        assert store.record_feedback(b, message_id=mid, value=-1, comment=None) == 0  # not b's answer
+        assert store.stats()["feedback"] == 1
+        with store.Session() as s:
+            row = s.execute(select(Feedback)).scalar_one()
+        assert row.value == -1 and row.comment == "feil kilde"
         store.dispose()

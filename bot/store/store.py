@@ -22,6 +22,7 @@ from bot.store.models import AuditEntry, Feedback, Invitation, Message, User
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 RASA_EVENTS_TABLE = "events"
 ROLES = ("practitioner", "admin")
+MIGRATION_LOCK = 0x7665_6976_6973_6572  # "veiviser": the advisory lock key for migrations
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,9 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
     def upgrade(self) -> None:
-        """Apply Alembic migrations up to the newest (`veiviser db upgrade`)."""
+        """Apply Alembic migrations up to the newest (`veiviser db upgrade`). On PostgreSQL an
+        advisory lock (held until the migration commits) makes workers that start together migrate
+        one after the other — the later ones find the schema current — instead of colliding."""
         from alembic import command
         from alembic.config import Config
 
@@ -79,6 +82,8 @@ class Store:
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         with self.engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
             cfg.attributes["connection"] = connection
             command.upgrade(cfg, "head")
 
@@ -158,8 +163,20 @@ class Store:
             return int(m.id)
 
     def record_feedback(self, user: UserInfo, *, message_id: int | None, value: int, comment: str | None) -> int:
+        """One 👍/👎 per answer: sending it again (a retry, or a change of mind) replaces the first.
+        Feedback on a message that is not the user's own is refused (0)."""
+        value = 1 if value > 0 else -1
         with self.Session.begin() as s:
-            f = Feedback(user_id=user.id, message_id=message_id, value=1 if value > 0 else -1, comment=comment)
+            if message_id is not None:
+                owner = s.execute(select(Message.user_id).where(Message.id == message_id)).scalar_one_or_none()
+                if owner != user.id:
+                    return 0
+                f = s.execute(select(Feedback).where(Feedback.user_id == user.id, Feedback.message_id == message_id)
+                              .order_by(Feedback.id)).scalars().first()
+                if f is not None:
+                    f.value, f.comment, f.created_at = value, comment if comment is not None else f.comment, datetime.utcnow()
+                    return int(f.id)
+            f = Feedback(user_id=user.id, message_id=message_id, value=value, comment=comment)
             s.add(f)
             s.flush()
             return int(f.id)
