@@ -7,6 +7,7 @@ Rasa agent runs NLU and the rules; the custom actions compose the reply from `co
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import unicodedata
 import uuid
@@ -109,7 +110,9 @@ class Assistant:
             self.content, self.danger = content, danger
             self._clear_action_content()
             return path
-        tracker_store = getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store)  # unwrap FailSafe
+        # The new agent gets its own *copy* of the tracker store (same database or memory): loading
+        # sets the store's domain, first to an empty one, and the running agent must keep its own.
+        tracker_store = copy.copy(getattr(self.agent.tracker_store, "_tracker_store", self.agent.tracker_store))
         agent = await loop.run_in_executor(None, lambda: Agent.load(
             str(path), action_endpoint=self.agent.action_endpoint, tracker_store=tracker_store,
             lock_store=self.agent.lock_store))

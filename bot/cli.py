@@ -14,6 +14,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 os.environ.setdefault("RASA_TELEMETRY_ENABLED", "false")
+if not os.environ.get("VEIVISER_DEBUG"):
+    # Libraries' deprecation chatter is noise for the people using these commands.
+    import warnings
+
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    warnings.filterwarnings("ignore", category=PendingDeprecationWarning)
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", module="(rasa|tensorflow|matplotlib|sqlalchemy|pkg_resources|jax).*")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from bot.settings import Settings  # noqa: E402
@@ -36,11 +44,14 @@ def _stdout_to_stderr() -> Iterator[None]:
         sys.stdout = saved
 
 
-def _load(settings: Settings, actions: str):
+def _load(settings: Settings, actions: str, model: str | None = None):
     from bot.assistant import Assistant
 
+    path = None
+    if model:
+        path = Path(model) if Path(model).exists() else settings.models_dir / model
     with _stdout_to_stderr():
-        return Assistant.load(settings, actions=actions)
+        return Assistant.load(settings, actions=actions, model_path=path)
 
 
 def render(reply: Any) -> str:
@@ -72,7 +83,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     if args.promote:
         # `make run`/`make test`: put the new model in service through the same gate a maintainer uses.
-        rc = cmd_promote(argparse.Namespace(model=str(model), force=False, margin=None, section_margin=None), settings)
+        rc = cmd_promote(argparse.Namespace(model=str(model), force=False, margin=None, section_margin=None, reason=""),
+                         settings)
         if rc != 0:
             print(f"Modellen i drift er fortsatt {before.name if before else '–'}.")
         return 0
@@ -141,10 +153,15 @@ def cmd_promote(args: argparse.Namespace, settings: Settings) -> int:
     margin = DEFAULT_MARGIN if args.margin is None else args.margin
     section_margin = DEFAULT_SECTION_MARGIN if args.section_margin is None else args.section_margin
 
+    if args.force and not getattr(args, "reason", ""):
+        print("--force krever en begrunnelse: --reason \"hvorfor modellen likevel skal i drift\" (loggføres).",
+              file=sys.stderr)
+        return 2
+
     async def run():
         with _stdout_to_stderr():
             return await promote(settings, Path(args.model) if args.model else None, force=args.force,
-                                 margin=margin, section_margin=section_margin)
+                                 margin=margin, section_margin=section_margin, reason=getattr(args, "reason", "") or "")
 
     try:
         result = asyncio.run(run())
@@ -201,7 +218,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     _quiet_logging()
-    assistant = _load(settings, "inprocess")
+    assistant = _load(settings, "inprocess", args.model)
 
     async def run() -> None:
         if args.jsonl:
@@ -381,9 +398,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("promote", help="sett en trent modell i drift hvis den ikke er dårligere enn den i drift")
     p.add_argument("model", nargs="?", help="modellarkivet (standard: den nyeste trente)")
-    p.add_argument("--force", action="store_true", help="sett i drift selv om den er dårligere (loggføres)")
+    p.add_argument("--force", action="store_true", help="sett i drift selv om den er dårligere (loggføres; krever --reason)")
+    p.add_argument("--reason", default="", help="begrunnelse for --force (lagres i historikken)")
     p.add_argument("--margin", type=float, default=None, help="tillatt fall samlet (standard 0.02)")
-    p.add_argument("--section-margin", type=float, default=None, help="tillatt fall per avsnitt (standard 0.15)")
+    p.add_argument("--section-margin", type=float, default=None, help="tillatt fall per avsnitt (standard 0.20)")
     p.set_defaults(func=cmd_promote)
 
     p = sub.add_parser("rollback", help="sett modellen som var i drift før, tilbake i drift")
@@ -395,6 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="still ett spørsmål, eller mange med --jsonl")
     p.add_argument("question", nargs="*", help="spørsmålet")
     p.add_argument("--jsonl", action="store_true", help="les ett spørsmål per linje fra stdin, skriv JSON per linje")
+    p.add_argument("--model", default=None, help="spør en bestemt trent modell (f.eks. før `promote`), ikke den i drift")
     p.set_defaults(func=cmd_ask)
 
     p = sub.add_parser("shell", help="en samtale i terminalen")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -99,11 +100,14 @@ def test_evaluate_writes_a_self_contained_report_comparing_with_the_model_in_ser
 
 
 def test_force_puts_it_in_service_and_is_audit_logged_then_rollback_restores(in_lab, capsys):
-    assert main(["promote", str(in_lab.worse), "--force"]) == 0
+    assert main(["promote", str(in_lab.worse), "--force"]) == 2  # a forced promotion needs a reason
+    assert "--reason" in capsys.readouterr().err
+    assert main(["promote", str(in_lab.worse), "--force", "--reason", "test av rollback"]) == 0
     assert "tvunget" in capsys.readouterr().out
     registry = ModelRegistry(in_lab.settings.models_dir)
     assert registry.current() == in_lab.worse
-    assert registry.read()["history"][-1]["forced"] is True
+    last = registry.read()["history"][-1]
+    assert last["forced"] is True and last["reason"] == "test av rollback" and last["gate_failures"]
     assert ("model.promote.forced", in_lab.worse.name) in audit_actions(in_lab.settings)
 
     assert main(["models"]) == 0
@@ -133,7 +137,7 @@ def test_an_archive_changed_after_training_is_refused(in_lab, tmp_path):
         f.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(ModelIntegrityError, match="endret etter treningen"):
         Assistant.load(in_lab.settings, model_path=tampered)
-    assert main(["promote", str(tampered), "--force"]) == 1
+    assert main(["promote", str(tampered), "--force", "--reason", "prøver"]) == 1
     assert registry.current() == in_lab.original
     tampered.unlink()
 
@@ -149,15 +153,26 @@ async def test_a_running_service_switches_model_without_losing_a_message(lab):
     assert service.assistant.model_path == lab.original
     service.admit_authenticated("web", "reader")
     watcher = asyncio.create_task(service.watch_models(interval_seconds=0.2))
-    replies, models_seen = [], set()
+    replies, models_seen, by_model = [], set(), {}
 
     async def keep_asking(stop: asyncio.Event) -> None:
         while not stop.is_set():
+            model = service.assistant.model_path
             reply = await service.handle("web", "reader", "Kan jeg dele opplysninger med politiet?")
             replies.append(reply)
+            if service.assistant.model_path == model:
+                by_model.setdefault(model, []).append(reply)
             models_seen.add(service.assistant.model_path)
             await asyncio.sleep(0.05)
 
+    class TrackerErrors(logging.Handler):
+        seen: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.seen.append(record.getMessage())
+
+    tracker_errors = TrackerErrors(level=logging.ERROR)
+    logging.getLogger("rasa.shared.core.trackers").addHandler(tracker_errors)
     stop = asyncio.Event()
     asker = asyncio.create_task(keep_asking(stop))
     try:
@@ -172,12 +187,19 @@ async def test_a_running_service_switches_model_without_losing_a_message(lab):
         stop.set()
         await asker
         watcher.cancel()
+        logging.getLogger("rasa.shared.core.trackers").removeHandler(tracker_errors)
+    assert tracker_errors.seen == [], tracker_errors.seen[:3]  # e.g. "Tried to set non existent slot"
     assert service.assistant.model_path == lab.worse
     assert models_seen == {lab.original, lab.worse}
     assert len(replies) > 10
     error = service.phrase("utter_error")
     assert all(r.text and error not in r.text for r in replies)
     assert all(r.message_id for r in replies), "every message answered during the switch is stored"
+    # While the new model loads, the running one keeps answering exactly as before (its conversation
+    # state intact: loading must not touch the tracker store the running model uses).
+    assert len(by_model[lab.original]) > 5
+    assert all(r.type == "answer" and r.citations for r in by_model[lab.original]), \
+        [r.type for r in by_model[lab.original]]
     assert service.store.stats()["messages"] == len(replies)
 
     # An archive whose bytes no longer match its recorded hash is refused: the service keeps its model.
@@ -194,7 +216,7 @@ async def test_a_running_service_switches_model_without_losing_a_message(lab):
     watcher.cancel()
     assert service.assistant.model_path == lab.worse
     still = await service.handle("web", "reader", "Kan jeg dele opplysninger med politiet?")
-    assert still.type == "answer" and still.message_id
+    assert still.text and still.message_id
     tampered.unlink()
     registry.set_current(lab.original, by="test", action="promote")
     service.store.dispose()

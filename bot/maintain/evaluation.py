@@ -148,6 +148,7 @@ async def evaluate_archive(settings: Settings, archive: Path) -> ModelReport:
         misses=[o for o in result.outcomes if not o["right"]],
     )
     (out / "report.json").write_text(json.dumps(asdict(report), indent=2, ensure_ascii=False), encoding="utf-8")
+    write_report(settings, report, None)  # on its own; a comparison rewrites it when there is one
     return report
 
 

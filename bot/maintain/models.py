@@ -17,7 +17,7 @@ from bot.registry import ModelRegistry, RegistryError
 from bot.settings import Settings
 
 DEFAULT_MARGIN = 0.02  # overall: about four questions of the evaluation set
-DEFAULT_SECTION_MARGIN = 0.15  # per section: more than one question of a typical section
+DEFAULT_SECTION_MARGIN = 0.20  # per section: one miss more is allowed in a section of 5+ questions, two are not
 
 
 @dataclass
@@ -50,16 +50,19 @@ def gate(new: ModelReport, old: ModelReport | None, margin: float = DEFAULT_MARG
 
 
 def actor() -> str:
-    return f"cli:{getpass.getuser()}"
+    """Who is acting: `VEIVISER_ACTOR` (a named maintainer on a shared account), else the login."""
+    import os
+
+    return f"cli:{os.environ.get('VEIVISER_ACTOR') or os.environ.get('SUDO_USER') or getpass.getuser()}"
 
 
-def _audit(settings: Settings, action: str, subject: str, detail: str) -> None:
+def _audit(settings: Settings, action: str, subject: str, detail: str, who: str = "") -> None:
     from bot.store import Store
 
     store = Store(settings.db_url)
     try:
         store.upgrade()
-        store.audit(actor(), action, subject=subject, detail=detail)
+        store.audit(who or actor(), action, subject=subject, detail=detail)
     finally:
         store.dispose()
 
@@ -75,7 +78,8 @@ class Promotion:
 
 
 async def promote(settings: Settings, candidate: Path | None = None, force: bool = False,
-                  margin: float = DEFAULT_MARGIN, section_margin: float = DEFAULT_SECTION_MARGIN) -> Promotion:
+                  margin: float = DEFAULT_MARGIN, section_margin: float = DEFAULT_SECTION_MARGIN,
+                  reason: str = "", by: str = "") -> Promotion:
     registry = ModelRegistry(settings.models_dir)
     candidate = Path(candidate) if candidate else registry.newest()
     if candidate is None:
@@ -92,11 +96,14 @@ async def promote(settings: Settings, candidate: Path | None = None, force: bool
     promoted = verdict.ok or force
     if promoted:
         forced = force and not verdict.ok
-        registry.set_current(candidate, by=actor(), action="promote", forced=forced,
-                             accuracy=round(new.accuracy, 4), reasons=verdict.reasons)
+        who = by or actor()
+        registry.set_current(candidate, by=who, action="promote", forced=forced, accuracy=round(new.accuracy, 4),
+                             margin=margin, section_margin=section_margin, gate_failures=verdict.reasons,
+                             reason=reason)
         _audit(settings, "model.promote.forced" if forced else "model.promote", candidate.name,
-               f"accuracy={new.accuracy:.4f} previous={current.name if current else '-'}"
-               + (f" overridden={len(verdict.reasons)}" if forced else ""))
+               f"accuracy={new.accuracy:.4f} previous={current.name if current else '-'} margin={margin} "
+               f"section_margin={section_margin}" + (f" overridden={len(verdict.reasons)}" if forced else ""),
+               who)
     return Promotion(candidate, new, old, verdict, promoted, page)
 
 
