@@ -220,3 +220,11 @@ async def test_a_running_service_switches_model_without_losing_a_message(lab):
     tampered.unlink()
     registry.set_current(lab.original, by="test", action="promote")
     service.store.dispose()
+
+
+def test_ask_can_try_a_candidate_before_it_is_in_service(in_lab, capsys):
+    question = "Kan jeg dele opplysninger med politiet uten samtykke?"
+    assert main(["ask", "--model", in_lab.original.name, question]) == 0
+    served = capsys.readouterr().out
+    assert "Kilde: Veileder for exit-arbeid" in served and "Informasjonsutveksling" in served
+    assert ModelRegistry(in_lab.settings.models_dir).current() == in_lab.original  # asking changes nothing
