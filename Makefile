@@ -44,10 +44,11 @@ test: model ## Build, train if needed, and run the whole test suite
 eval: model ## Top-1 citation accuracy and out-of-scope handling on tests/eval
 	$(BIN)/python -m bot.evaluate
 
-bench: model ## Speed and memory figures (model, training, redaction, HTTP API under load)
+bench: model ## Speed and memory figures (model, training, redaction, HTTP API under load, two workers)
 	$(BIN)/python scripts/bench.py
 	$(BIN)/python scripts/bench_redaction.py
 	$(BIN)/python scripts/bench_http.py
+	$(BIN)/python scripts/bench_workers.py
 
 clean: ## Remove the virtualenv, models and run-time data
 	rm -rf $(VENV) models var reports
