@@ -26,6 +26,8 @@ def telegram_webhook_handler(application, secret: str):
         given = request.headers.get(SECRET_HEADER, "")
         if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
             return web.Response(status=403, text="forbidden")
+        if not application.running:  # stopping: an update queued now would never be handled, and
+            return web.Response(status=503, text="stopping")  # Telegram sends it again on a non-2xx
         try:
             data = await request.json()
         except ValueError:

@@ -12,6 +12,7 @@ it): without it these tests fail, they are never skipped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import os
 import pwd
@@ -226,6 +227,31 @@ def test_workers_starting_together_migrate_an_empty_database_one_after_the_other
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(4)]
         outputs = [r.communicate(timeout=120)[0] for r in runs]
         assert [r.returncode for r in runs] == [0, 0, 0, 0], "\n".join(o[-1500:] for o in outputs)
+
+
+async def test_a_stopping_worker_refuses_telegram_updates_so_telegram_sends_them_again():
+    """While a worker stops (its Telegram application already stopped, the web server draining), an
+    update it accepted with 200 would be lost: it says 503, and Telegram re-sends it (via nginx, to
+    another worker)."""
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from bot.channels.telegram import build_application
+    from bot.runner import SECRET_HEADER, build_web_app
+    from bot.settings import Settings
+
+    settings = dataclasses.replace(Settings.from_env(), telegram_webhook_secret="hemmelig")
+    application = build_application(settings, None, "123456:TEST-TOKEN")  # never started: as when stopping
+    client = TestClient(TestServer(build_web_app(settings, None, b"secret", application)))
+    await client.start_server()
+    try:
+        update = {"update_id": 7, "message": {"message_id": 1, "date": 1_700_000_000, "text": "hei",
+                                              "chat": {"id": 1, "type": "private"},
+                                              "from": {"id": 1, "is_bot": False, "first_name": "T"}}}
+        refused = await client.post("/telegram/webhook", json=update, headers={SECRET_HEADER: "hemmelig"})
+        assert refused.status == 503
+        assert (await client.post("/telegram/webhook", json=update)).status == 403  # the secret first
+    finally:
+        await client.close()
 
 
 async def test_both_workers_answer_with_citations(cluster):
