@@ -84,7 +84,7 @@ async def client(n: int, url: str, questions: list[str], until: float, out: list
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))]
+    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 async def main(clients: int, seconds: float) -> None:

@@ -39,22 +39,12 @@ sys.path.insert(0, str(ROOT))
 
 from bot.guard.redact import redact  # noqa: E402
 from bot.tokens import create_token  # noqa: E402
+from bench_http import free_port, percentile, wait_healthy  # noqa: E402  (the single-process bench's helpers)
 
 SECRET = "bench-secret-not-for-production"
 PG_ADMIN_URL = os.environ.get("VEIVISER_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 FOLLOW_UP = "hvor står det?"
 ERROR_MARK = "noe gikk galt"  # utter_error: a timeout or a failed part answered with the fallback
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1)))] if ordered else float("nan")
 
 
 # -- the pieces: PostgreSQL database, workers, nginx ------------------------------------------------
@@ -97,22 +87,6 @@ def start_worker(tmp: Path, port: int, env: dict[str, str]) -> subprocess.Popen:
     env = dict(env, VEIVISER_PORT=str(port), VEIVISER_ACTION_PORT=str(free_port()))
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "serve"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=open(tmp / f"worker-{port}.log", "w"))
-
-
-async def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
-    async with aiohttp.ClientSession() as session:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"a worker exited with code {process.returncode}")
-            try:
-                async with session.get(f"{url}/health") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.5)
-    raise RuntimeError("a worker did not become healthy")
 
 
 def nginx_binary() -> str | None:
@@ -289,7 +263,7 @@ async def run(clients: int, seconds: float, redis_url: str, use_nginx: bool) -> 
             processes = [start_worker(tmp, port, env) for port in ports]
             workers = [f"http://127.0.0.1:{port}" for port in ports]
             started = time.perf_counter()
-            await asyncio.gather(*(wait_healthy(url, p) for url, p in zip(workers, processes)))
+            await asyncio.gather(*(wait_healthy(url, p, timeout=300) for url, p in zip(workers, processes)))
             load_seconds = time.perf_counter() - started
             if nginx:
                 nginx_process, nginx_port = start_nginx(nginx, tmp, ports)
