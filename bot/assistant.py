@@ -32,13 +32,6 @@ class ModelMissing(RuntimeError):
     """No trained model: run `veiviser train` (or `make run`, which trains when needed)."""
 
 
-def latest_model(models_dir: Path) -> Path:
-    models = sorted(Path(models_dir).glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise ModelMissing(f"Ingen modell i {models_dir}. Kjør `veiviser train` først.")
-    return models[-1]
-
-
 def clean_text(text: str) -> str:
     """Drop control and format characters (binary junk, zero-width marks) and surrounding space."""
     kept = []
